@@ -1,0 +1,74 @@
+"""The f-GAN objective, its critic and generator losses, and the gradient penalty.
+
+Nowozin et al. 2016, eq. (6): with T = g_f(V_w(x)),
+
+    F(theta, w) = E_{x~P}[g_f(V_w(x))] - E_{x~Q_theta}[f*(g_f(V_w(x)))].
+
+The critic maximises F (loss -F); at the optimal critic F = D_f(P||Q_theta),
+so F is the divergence estimate. The generator minimises F ("minimax") or
+maximises E_Q[g_f(V)] ("nonsaturating", the paper's section 3.2 alternative;
+for ``gan`` it is Goodfellow et al.'s -log D(G(z)) trick).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from fgan import divergences as divs
+
+GENERATOR_LOSS_MODES = ("nonsaturating", "minimax")
+
+
+def divergence_estimate(div, v_real: jax.Array, v_fake: jax.Array) -> jax.Array:
+  """F = mean g_f(v_real) - mean f*(g_f(v_fake)), a lower bound on D_f(P||Q)."""
+  div = divs.get(div)
+  return (jnp.mean(div.activation(v_real))
+          - jnp.mean(div.conjugate_of_activation(v_fake)))
+
+
+def critic_loss(div, v_real: jax.Array, v_fake: jax.Array) -> jax.Array:
+  """-F. For ``gan`` this is BCE(D(x), 1) + BCE(D(G(z)), 0) with logits V."""
+  return -divergence_estimate(div, v_real, v_fake)
+
+
+def generator_loss(div, v_fake: jax.Array,
+                   mode: str = "nonsaturating") -> jax.Array:
+  """The generator's loss on the critic's raw outputs for its samples.
+
+  minimax: F up to the P-term (constant in theta), i.e. -E_Q[f*(g_f(V))].
+  nonsaturating: -E_Q[g_f(V)]; for ``gan`` this is BCE(D(G(z)), 1).
+  """
+  div = divs.get(div)
+  if mode == "minimax":
+    return -jnp.mean(div.conjugate_of_activation(v_fake))
+  if mode == "nonsaturating":
+    return -jnp.mean(div.activation(v_fake))
+  raise ValueError(f"Unknown generator loss mode {mode!r}; valid: "
+                   f"{', '.join(GENERATOR_LOSS_MODES)}.")
+
+
+def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
+                     real: jax.Array, fake: jax.Array, key: jax.Array,
+                     weight: float = 10.0, target: float = 1.0) -> jax.Array:
+  """WGAN-GP penalty (Gulrajani et al. 2017, eq. 3).
+
+  weight * E[(||grad_x V(x_hat)||_2 - target)^2] with x_hat = e x + (1 - e) x~,
+  e ~ U[0, 1] drawn once per example. ``critic_fn`` maps a batch to one raw
+  output per example and must treat examples independently (no batch norm),
+  so the per-example gradients are those of sum_i V(x_hat_i). Any input shape
+  (batch first) works; the norm runs over all non-batch axes.
+  """
+  if real.shape != fake.shape:
+    raise ValueError(f"real and fake batches differ in shape: {real.shape} vs "
+                     f"{fake.shape}.")
+  eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+  eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
+  x_hat = eps * real + (1.0 - eps) * fake
+  grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
+  sq = jnp.sum(jnp.square(grads).reshape(grads.shape[0], -1), axis=1)
+  # sqrt has an infinite derivative at 0; a zero gradient norm gets slope 0.
+  norm = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
+  return weight * jnp.mean(jnp.square(norm - target))
