@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class MLP(nn.Module):
@@ -29,3 +31,146 @@ class MLP(nn.Module):
     for width in self.hidden:
       x = nn.relu(nn.Dense(width)(x))
     return nn.Dense(self.out)(x)
+
+
+class BatchNorm(nn.Module):
+  """Batch normalisation with the statistics of the current batch (Ioffe &
+  Szegedy 2015), in training and in sampling alike, as the DCGAN reference
+  code uses it; no running averages are kept, so a model's state is its
+  parameters. With ``axis_name`` the statistics are averaged over that mapped
+  axis (pmap devices), so they are those of the global batch and results do
+  not depend on the device count."""
+
+  axis_name: str | None = None
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x):
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axes)
+    if self.axis_name:
+      mean = jax.lax.pmean(mean, self.axis_name)
+    var = jnp.mean(jnp.square(x - mean), axes)
+    if self.axis_name:
+      var = jax.lax.pmean(var, self.axis_name)
+    scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+    bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
+    return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
+# Selection A[r, t, k]: output phase r of a stride-2, kernel-4, padding-1
+# transposed convolution reads input offset t - 1 through kernel tap k.
+_PHASE_TAPS = np.zeros((2, 3, 4), np.float32)
+_PHASE_TAPS[0, 0, 3] = _PHASE_TAPS[0, 1, 1] = 1.0
+_PHASE_TAPS[1, 1, 2] = _PHASE_TAPS[1, 2, 0] = 1.0
+
+
+def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
+  """Stride-2 transposed convolution, kernel 4, padding 1: (H, W) -> (2H, 2W).
+
+  PyTorch's ConvTranspose2d(k=4, s=2, p=1) semantics with kernel
+  (4, 4, C_in, C_out): y[o] = sum_{i, k: o = 2 i + k - 1} x[i] W[k] per axis.
+
+  impl="xla": the textbook form, a convolution of the 2x-dilated input with
+  the flipped kernel (XLA's CPU backend computes its gradient slowly).
+  impl="subpixel": the same map as one stride-1 3x3 convolution producing the
+  four output phases (r_y, r_x) as channels, then depth-to-space (Shi et al.
+  2016, "Real-time single image and video super-resolution using an efficient
+  sub-pixel CNN"); phase r at row 2m + r reads rows m-1..m+1 through the taps
+  selected by _PHASE_TAPS. Its gradients are ordinary convolutions.
+  """
+  dn = ("NHWC", "HWIO", "NHWC")
+  if impl == "xla":
+    return jax.lax.conv_general_dilated(
+        x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((2, 2), (2, 2)),
+        lhs_dilation=(2, 2), dimension_numbers=dn)
+  if impl == "subpixel":
+    c_in, c_out = kernel.shape[2:]
+    a = jnp.asarray(_PHASE_TAPS, kernel.dtype)
+    k3 = jnp.einsum("atk,bsl,klio->tsiabo", a, a, kernel).reshape(3, 3, c_in, 4 * c_out)
+    y = jax.lax.conv_general_dilated(x, k3, (1, 1), ((1, 1), (1, 1)),
+                                     dimension_numbers=dn)
+    n, h, w, _ = y.shape
+    y = y.reshape(n, h, w, 2, 2, c_out).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, 2 * h, 2 * w, c_out)
+  raise ValueError(f"Unknown transposed-convolution impl {impl!r}; valid: "
+                   "subpixel, xla.")
+
+
+class ConvTranspose2x(nn.Module):
+  """Learned stride-2 upsampling layer (kernel 4, padding 1); see
+  ``conv_transpose_2x``. The parameters do not depend on ``impl``."""
+
+  features: int
+  use_bias: bool = False
+  impl: str = "subpixel"
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (4, 4, x.shape[-1], self.features))
+    y = conv_transpose_2x(x, kernel, self.impl)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+    return y
+
+
+def _dcgan_plan(image_shape):
+  """(initial side, number of 2x stages) for 28x28, 32x32 and 64x64 images."""
+  side = image_shape[0]
+  plans = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
+  if side not in plans or image_shape[1] != side:
+    raise ValueError(f"DCGAN makes square images of side 28, 32 or 64; got "
+                     f"{tuple(image_shape)}. Resize the data or use another model.")
+  return plans[side]
+
+
+class DCGANGenerator(nn.Module):
+  """z -> dense to s0 x s0 x (w 2^(n-1)) -> BN, ReLU -> [2x up, BN, ReLU]...
+  -> 2x up to C channels -> tanh. For 28x28 with width 64: 7x7x128 -> 14x14x64
+  -> 28x28x1; for 64x64: 4x4x512 -> ... -> 64x64x3 (seed 003)."""
+
+  image_shape: Sequence[int]
+  width: int = 64
+  conv_impl: str = "subpixel"
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    del train
+    s0, stages = _dcgan_plan(self.image_shape)
+    ch = self.width * 2**(stages - 1)
+    x = nn.Dense(s0 * s0 * ch, use_bias=False)(z).reshape(-1, s0, s0, ch)
+    x = nn.relu(BatchNorm(self.axis_name)(x))
+    for _ in range(stages - 1):
+      ch //= 2
+      x = ConvTranspose2x(ch, impl=self.conv_impl)(x)
+      x = nn.relu(BatchNorm(self.axis_name)(x))
+    x = ConvTranspose2x(self.image_shape[-1], use_bias=True, impl=self.conv_impl)(x)
+    return jnp.tanh(x)
+
+
+class DCGANCritic(nn.Module):
+  """[conv k4 s2 -> (norm) -> LeakyReLU(0.2)]... -> dense 1 (raw output V).
+
+  ``norm``: "none" (required for a gradient penalty, which needs per-example
+  outputs), "batch" (seed 003; not on the first layer) or "layer"."""
+
+  image_shape: Sequence[int]
+  width: int = 64
+  norm: str = "none"
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    del train
+    _, stages = _dcgan_plan(self.image_shape)
+    for i in range(stages):
+      x = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
+                  use_bias=self.norm == "none" or i == 0)(x)
+      if i > 0 and self.norm == "batch":
+        x = BatchNorm(self.axis_name)(x)
+      elif i > 0 and self.norm == "layer":
+        x = nn.LayerNorm()(x)
+      x = nn.leaky_relu(x, 0.2)
+    return nn.Dense(1)(x.reshape(x.shape[0], -1))

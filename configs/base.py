@@ -1,0 +1,116 @@
+"""The one config schema every fgan experiment uses; each config file starts
+from ``get_base_config()`` and states only what differs.
+
+  seed                       int; every random draw of a run derives from it
+  divergence                 a name from fgan.divergences.names()
+  generator_loss             "nonsaturating" (default) | "minimax"
+  gradient_penalty           WGAN-GP weight lambda; 0 = off
+  data.name                  "mnist" | "fashion_mnist" | "tfds:<name>" |
+                             "mixture1d" | "ring8" | "grid25"
+  data.source                "auto" | "tfds" | "offline" (see fgan.data.images)
+  data.download              let TFDS download (needs internet)
+  data.tfds_data_dir         TFDS data dir ("" = TFDS's default)
+  data.idx_dir               Fashion-MNIST IDX folder (Debian's by default)
+  data.means/.stds/.weights  mixture1d components
+  model.name                 "dcgan" | "mlp"
+  model.z_dim                latent size (z ~ N(0, I))
+  model.width                DCGAN base width (channels of the widest layer
+                             are width * 2^(stages - 1))
+  model.critic_norm          DCGAN critic: "none" | "batch" | "layer"
+  model.conv_impl            generator upsampling: "subpixel" (fast) | "xla"
+  model.hidden               MLP hidden sizes (generator and critic)
+  train.num_steps            generator updates
+  train.batch_size           global batch (real and fake each)
+  train.n_critic             critic updates per generator update
+  train.steps_per_call       train steps per host call (jax.lax.scan);
+                             0 = automatic: 1 on CPU, 10 elsewhere
+  train.log_every            steps between metric records
+  optim.critic/.generator    .learning_rate, .b1, .b2 (Adam)
+  parallel.mode              "none" | "pmap" | "mesh"
+  eval.every_steps           steps between sample grids (and evaluations)
+  eval.num_samples           samples per evaluation
+  eval.grid_size             side of the sample grid (grid_size^2 images)
+  checkpoint.every_steps     steps between checkpoints
+  checkpoint.keep            checkpoints kept
+"""
+
+import ml_collections
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.divergence = "js"
+  c.generator_loss = "nonsaturating"
+  c.gradient_penalty = 0.0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "mnist"
+  c.data.source = "auto"
+  c.data.download = False
+  c.data.tfds_data_dir = ""
+  c.data.idx_dir = "/usr/share/datasets/fashion-mnist"
+  c.data.means = [-1.0, 2.0]
+  c.data.stds = [0.5, 1.0]
+  c.data.weights = [0.5, 0.5]
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "dcgan"
+  c.model.z_dim = 64
+  c.model.width = 64
+  c.model.critic_norm = "none"
+  c.model.conv_impl = "subpixel"
+  c.model.hidden = [512, 512, 512]
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 3000
+  c.train.batch_size = 64
+  c.train.n_critic = 1
+  c.train.steps_per_call = 0
+  c.train.log_every = 50
+
+  c.optim = ml_collections.ConfigDict()
+  for net in ("critic", "generator"):
+    c.optim[net] = ml_collections.ConfigDict(
+        {"learning_rate": 2e-4, "b1": 0.5, "b2": 0.999})
+
+  c.parallel = ml_collections.ConfigDict()
+  c.parallel.mode = "none"
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every_steps = 500
+  c.eval.num_samples = 10_000
+  c.eval.grid_size = 8
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every_steps = 500
+  c.checkpoint.keep = 3
+  return c
+
+
+def wgan_gp(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """WGAN-GP defaults (Gulrajani et al. 2017): lambda 10, n_critic 5,
+  Adam(1e-4, betas (0, 0.9))."""
+  c.divergence = "wasserstein"
+  c.gradient_penalty = 10.0
+  c.train.n_critic = 5
+  for net in ("critic", "generator"):
+    c.optim[net] = ml_collections.ConfigDict(
+        {"learning_rate": 1e-4, "b1": 0.0, "b2": 0.9})
+  return c
+
+
+def toy(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """Toy-data defaults: the WGAN-GP toy MLPs (3 x 512), batch 256."""
+  c.data.name = name
+  c.model.name = "mlp"
+  c.model.z_dim = 2
+  c.train.batch_size = 256
+  c.train.num_steps = 2000
+  c.train.log_every = 100
+  c.eval.every_steps = 1000
+  c.eval.num_samples = 2500
+  c.checkpoint.every_steps = 1000
+  for net in ("critic", "generator"):
+    c.optim[net].learning_rate = 1e-4
+  return c

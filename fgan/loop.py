@@ -1,0 +1,244 @@
+"""The host loop of one run: data, state, compiled steps, outputs, resume.
+
+Work directory layout (stable; sweeps and reports read it):
+
+    config.json        the resolved config
+    data.json          data identity: source, file and content checksums
+    run.json           seed, versions, devices, command line
+    metrics.jsonl      one JSON record per log step
+    tensorboard/       TensorBoard event files
+    samples/           PNG sample grids from a fixed latent batch
+    checkpoints/       orbax checkpoints (last ``checkpoint.keep``)
+    summary.json       written when the run finishes
+
+Rerunning the same command resumes from the newest readable checkpoint; a
+finished run says so and does not train again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from fgan import checkpoint
+from fgan import data
+from fgan import grids
+from fgan import train
+from fgan import validation
+from fgan import writers
+
+# Config fields that may change between the runs sharing one work directory.
+RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "eval.", "checkpoint.keep")
+
+
+class NonFiniteError(RuntimeError):
+  """The losses or parameters became NaN or Inf."""
+
+
+class Preempted(RuntimeError):
+  """SIGTERM or SIGINT arrived; a checkpoint was saved."""
+
+
+def steps_per_call(config) -> int:
+  k = config.train.steps_per_call
+  return k if k > 0 else (1 if jax.default_backend() == "cpu" else 10)
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
+  """Create the work directory; refuse one holding a different run."""
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    probe = workdir / ".write_test"
+    probe.write_bytes(b"\0" * (1 << 20))
+    probe.unlink()
+  except OSError as e:
+    raise validation.ConfigError(
+        f"Work directory {workdir} is not writable ({e.strerror}). Choose "
+        "another with --workdir or free space.") from e
+  saved = workdir / "config.json"
+  if not saved.exists():
+    return
+  old = _flatten(json.loads(saved.read_text()))
+  new = _flatten(config_dict)
+  diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
+                and not k.startswith(RESUMABLE_CHANGES))
+  if not diff:
+    return
+  if not overwrite:
+    raise validation.ConfigError(
+        f"Work directory {workdir} holds a run of a different config "
+        f"(differs in {', '.join(diff)}). Use another --workdir, or pass "
+        "--overwrite to move the old run aside and start afresh.")
+  moved = workdir.with_name(f"{workdir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+  workdir.rename(moved)
+  print(f"fgan: moved the previous run to {moved}")
+  workdir.mkdir(parents=True)
+
+
+def _versions() -> dict:
+  import flax, optax, orbax.checkpoint  # pylint: disable=import-outside-toplevel,multiple-imports
+  return {"python": sys.version.split()[0], "jax": jax.__version__,
+          "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
+          "flax": flax.__version__, "optax": optax.__version__,
+          "orbax": orbax.checkpoint.__version__, "numpy": np.__version__}
+
+
+def _write_json(path: pathlib.Path, obj) -> None:
+  tmp = path.with_suffix(".tmp")
+  tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+  os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+  """Yields a list that becomes non-empty when SIGTERM or SIGINT arrives."""
+  received = []
+  handler = lambda signum, frame: received.append(signum)
+  old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield received
+  finally:
+    for s, h in old.items():
+      signal.signal(s, h)
+
+
+def _all_finite(tree) -> bool:
+  return bool(jax.jit(lambda t: jnp.all(jnp.asarray(
+      [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(t)])))(tree))
+
+
+def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict:
+  """Train (or resume) the run ``config`` in ``workdir``; return its summary."""
+  validation.validate(config)
+  workdir = pathlib.Path(workdir)
+  config_dict = config.to_dict()
+  _check_workdir(workdir, config_dict, overwrite)
+  dataset = data.load(config.data)
+  validation.validate_with_data(config, dataset)
+
+  _write_json(workdir / "config.json", config_dict)
+  _write_json(workdir / "data.json", dataset.info)
+  _write_json(workdir / "run.json", {
+      "seed": config.seed, "versions": _versions(), "command": sys.argv,
+      "backend": jax.default_backend(),
+      "devices": [str(d) for d in jax.devices()]})
+
+  generator, critic = train.build_models(config, dataset.shape)
+  state = train.create_state(config, generator, critic, dataset.shape)
+  ckpt = checkpoint.Checkpointer(workdir, config.checkpoint.keep)
+  restored_step, state = ckpt.restore(state)
+  start = int(restored_step or 0)
+  num_steps = config.train.num_steps
+  summary_path = workdir / "summary.json"
+  if start >= num_steps and summary_path.exists():
+    print(f"fgan: run in {workdir} already finished at step {start}; nothing to do.")
+    ckpt.close()
+    return json.loads(summary_path.read_text())
+  if restored_step is not None:
+    print(f"fgan: resuming from checkpoint {start} in {workdir}")
+
+  writer = writers.MetricWriter(workdir)
+  writer.truncate_after(start)
+  k = steps_per_call(config)
+  step_fn = jax.jit(train.multi_step(
+      train.make_train_step(config, generator, critic, dataset), k),
+      donate_argnums=0)
+  arrays = jax.device_put(dataset.arrays)
+  grid = config.eval.grid_size
+  z_fixed = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 2),
+                              (grid * grid, config.model.z_dim))
+  sample_fn = jax.jit(lambda p: train.generate(generator, p, z_fixed, dataset.shape))
+  reference = (None if dataset.arrays else
+               np.asarray(dataset.sample({}, jax.random.PRNGKey(0), 2000)))
+
+  def save_samples(name):
+    grids.save_samples(workdir / "samples" / f"{name}.png",
+                       np.asarray(sample_fn(state.g_params)), reference, rows=grid)
+
+  def save_checkpoint(step):
+    if not _all_finite(state):
+      raise NonFiniteError(_nonfinite_message(step, ckpt))
+    ckpt.save(step, state)
+
+  t_start = time.time()
+  first_step_s = None
+  step, last_log = start, (start, time.time())
+  metrics = {}
+  bar = tqdm(total=num_steps, initial=start, disable=not progress,
+             dynamic_ncols=True, desc=f"{config.divergence}")
+  try:
+    with _stop_on_signals() as signals:
+      while step < num_steps:
+        state, stacked = step_fn(state, arrays)
+        step += k
+        if first_step_s is None:
+          jax.block_until_ready(state)
+          first_step_s = time.time() - t_start
+        bar.update(k)
+        if step % config.train.log_every < k or step >= num_steps:
+          metrics = {name: float(v[-1]) for name, v in stacked.items()}
+          if not all(np.isfinite(list(metrics.values()))):
+            raise NonFiniteError(_nonfinite_message(step, ckpt, metrics))
+          now = time.time()
+          metrics["steps_per_second"] = (step - last_log[0]) / (now - last_log[1])
+          last_log = (step, now)
+          writer.write(step, metrics)
+          bar.set_postfix(d=f"{metrics['critic_loss']:.3f}",
+                          g=f"{metrics['generator_loss']:.3f}",
+                          F=f"{metrics['divergence_estimate']:.3f}",
+                          refresh=False)
+        if step % config.eval.every_steps < k and step < num_steps:
+          save_samples(f"step_{step:07d}")
+        if step % config.checkpoint.every_steps < k or step >= num_steps:
+          save_checkpoint(step)
+        if signals:
+          save_checkpoint(step)
+          raise Preempted(
+              f"fgan: signal {signals[0]} received; saved checkpoint {step} in "
+              f"{workdir}. Rerun the same command to resume.")
+  finally:
+    bar.close()
+    writer.close()
+    ckpt.close()
+
+  save_samples("final")
+  summary = {
+      "step": step, "seed": config.seed, "divergence": config.divergence,
+      "data": {k_: dataset.info[k_] for k_ in ("name", "source", "content_sha256")},
+      "final_metrics": metrics,
+      "train_seconds_this_session": time.time() - t_start,
+      "time_to_first_step_s": first_step_s,
+      "resumed_from": restored_step,
+  }
+  _write_json(summary_path, summary)
+  return summary
+
+
+def _nonfinite_message(step, ckpt, metrics=None) -> str:
+  last = ckpt.latest_step()
+  where = (f"the last good checkpoint is step {last} in {ckpt.directory}"
+           if last is not None else "no checkpoint was written")
+  detail = f" (metrics: {metrics})" if metrics else ""
+  return (f"fgan: non-finite losses or parameters at step {step}{detail}; "
+          f"{where}, and it was not overwritten. Lower the learning rates, add "
+          "a gradient penalty or try another divergence.")

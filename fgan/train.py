@@ -1,0 +1,173 @@
+"""The f-GAN train step: a pure function (state, data) -> (state, metrics).
+
+One step = ``n_critic`` critic updates (each on a fresh real batch and fresh
+latents) maximising F (Nowozin et al. 2016, Algorithm 1 with the alternating
+updates of Goodfellow et al. 2014), optionally with the WGAN-GP penalty, then
+one generator update with the configured generator loss. Batches are drawn
+inside the step from the on-device dataset; every random draw comes from
+fold_in(state.key, state.step), so a step's randomness depends only on the
+seed and the step number: resuming, scanning several steps per call, vmapping
+over seeds and sharding over devices all give the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from fgan import divergences
+from fgan import losses
+from fgan import models
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  g_params: Any
+  d_params: Any
+  g_opt_state: Any
+  d_opt_state: Any
+  key: jax.Array  # raw uint32 PRNG key of the run's seed
+
+
+def build_models(config, data_shape, axis_name: str | None = None):
+  """(generator, critic) flax modules for the config and data shape."""
+  m = config.model
+  if m.name == "mlp":
+    out = int(jnp.prod(jnp.asarray(data_shape)))
+    return (models.MLP(hidden=tuple(m.hidden), out=out),
+            models.MLP(hidden=tuple(m.hidden), out=1))
+  if m.name == "dcgan":
+    return (models.DCGANGenerator(tuple(data_shape), m.width, m.conv_impl, axis_name),
+            models.DCGANCritic(tuple(data_shape), m.width, m.critic_norm, axis_name))
+  raise ValueError(f"Unknown model {m.name!r}; valid: dcgan, mlp.")
+
+
+def make_optimizers(config):
+  def adam(o):
+    return optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
+  return adam(config.optim.generator), adam(config.optim.critic)
+
+
+def create_state(config, generator, critic, data_shape) -> TrainState:
+  """Initial parameters and optimiser states from config.seed."""
+  key = jax.random.PRNGKey(config.seed)
+  kg, kd = jax.random.split(jax.random.fold_in(key, 2**31 - 1))
+  z = jnp.zeros((2, config.model.z_dim))
+  g_params = generator.init(kg, z)
+  d_params = critic.init(kd, jnp.zeros((2,) + tuple(data_shape)))
+  g_opt, d_opt = make_optimizers(config)
+  return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
+                    d_params=d_params, g_opt_state=g_opt.init(g_params),
+                    d_opt_state=d_opt.init(d_params), key=key)
+
+
+def generate(generator, g_params, z, data_shape):
+  """Generator samples shaped like the data."""
+  return generator.apply(g_params, z).reshape((z.shape[0],) + tuple(data_shape))
+
+
+def make_train_step(config, generator, critic, dataset,
+                    axis_name: str | None = None
+                    ) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+  """The pure train step for ``config``.
+
+  With ``axis_name`` (pmap), each device computes its shard of the global
+  batch (the same global batch as one device would draw) and gradients and
+  metrics are averaged over the axis.
+  """
+  div = divergences.get(config.divergence)
+  mode = config.generator_loss
+  gp_weight = float(config.gradient_penalty)
+  batch, z_dim, n_critic = config.train.batch_size, config.model.z_dim, config.train.n_critic
+  shape = tuple(dataset.shape)
+  g_opt, d_opt = make_optimizers(config)
+
+  def local(x):
+    """This device's shard of a globally drawn batch."""
+    if axis_name is None:
+      return x
+    n = jax.lax.psum(1, axis_name)
+    return x.reshape((n, -1) + x.shape[1:])[jax.lax.axis_index(axis_name)]
+
+  def mean_over_devices(tree):
+    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+  def v_of(d_params, x):
+    return critic.apply(d_params, x)[:, 0]
+
+  def draw(key, data):
+    k_real, k_z = jax.random.split(key)
+    real = local(dataset.sample(data, k_real, batch))
+    z = local(jax.random.normal(k_z, (batch, z_dim)))
+    return real, z
+
+  def step(state: TrainState, data) -> tuple[TrainState, dict]:
+    def critic_update(carry, key):
+      d_params, d_opt_state, g_params = carry
+      k_draw, k_gp = jax.random.split(key)
+      real, z = draw(k_draw, data)
+      fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
+
+      def loss_fn(d_params):
+        v_real, v_fake = v_of(d_params, real), v_of(d_params, fake)
+        estimate = losses.divergence_estimate(div, v_real, v_fake)
+        gp = (losses.gradient_penalty(lambda x: v_of(d_params, x), real, fake,
+                                      k_gp, weight=gp_weight)
+              if gp_weight else jnp.zeros(()))
+        return -estimate + gp, (estimate, gp)
+
+      (loss, (estimate, gp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
+      grads = mean_over_devices(grads)
+      updates, d_opt_state = d_opt.update(grads, d_opt_state, d_params)
+      d_params = optax.apply_updates(d_params, updates)
+      metrics = {"critic_loss": loss, "divergence_estimate": estimate,
+                 "gradient_penalty": gp, "critic_grad_norm": optax.global_norm(grads)}
+      return (d_params, d_opt_state, g_params), metrics
+
+    key = jax.random.fold_in(state.key, state.step)
+    k_critic, k_gen = jax.random.split(key)
+    # A Python loop, not lax.scan: on XLA's CPU backend a scan around the
+    # convolutions made the whole step 6x slower (measured, DCGAN batch 64).
+    carry = (state.d_params, state.d_opt_state, state.g_params)
+    for k in jax.random.split(k_critic, n_critic):
+      carry, c_metrics = critic_update(carry, k)
+    d_params, d_opt_state, _ = carry
+
+    z = local(jax.random.normal(k_gen, (batch, z_dim)))
+
+    def g_loss_fn(g_params):
+      v_fake = v_of(d_params, generate(generator, g_params, z, shape))
+      return losses.generator_loss(div, v_fake, mode)
+
+    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
+    g_grads = mean_over_devices(g_grads)
+    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    metrics = dict(c_metrics, generator_loss=g_loss,
+                   generator_grad_norm=optax.global_norm(g_grads))
+    metrics = mean_over_devices(metrics)
+    new_state = state.replace(step=state.step + 1, g_params=g_params,
+                              d_params=d_params, g_opt_state=g_opt_state,
+                              d_opt_state=d_opt_state)
+    return new_state, metrics
+
+  return step
+
+
+def multi_step(step, num_steps: int):
+  """``num_steps`` train steps in one call: (state, data) -> (state, metrics
+  stacked over steps). A plain call for 1, jax.lax.scan otherwise."""
+  if num_steps == 1:
+    def one(state, data):
+      state, metrics = step(state, data)
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    return one
+
+  def many(state, data):
+    return jax.lax.scan(lambda s, _: step(s, data), state, None, length=num_steps)
+  return many

@@ -1,0 +1,167 @@
+"""The main job's machinery end to end: files, overrides, resume, determinism."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from fgan import checkpoint
+from fgan import data
+from fgan import loop
+from fgan import train
+from fgan import validation
+from fgan import writers
+from tests.conftest import toy_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run_cli(*args, timeout=300):
+  return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout,
+                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def _final_state(c, workdir):
+  ds = data.load(c.data)
+  g, d = train.build_models(c, ds.shape)
+  ckpt = checkpoint.Checkpointer(workdir, 3)
+  step, state = ckpt.restore(train.create_state(c, g, d, ds.shape))
+  ckpt.close()
+  return step, state
+
+
+def _comparable(records):
+  return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in records]
+
+
+def test_run_leaves_its_files(tmp_path):
+  summary = loop.run(toy_config(), tmp_path, progress=False)
+  for name in ("config.json", "data.json", "run.json", "metrics.jsonl", "summary.json",
+               "samples/final.png", "samples/step_0000020.png"):
+    assert (tmp_path / name).exists(), name
+  assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["20", "30", "40"]
+  records = writers.read_metrics(tmp_path)
+  assert [r["step"] for r in records] == [10, 20, 30, 40]
+  assert {"critic_loss", "generator_loss", "divergence_estimate", "critic_grad_norm",
+          "generator_grad_norm", "steps_per_second"} <= set(records[0])
+  assert summary["step"] == 40 and summary["data"]["content_sha256"]
+  assert json.loads((tmp_path / "config.json").read_text())["train"]["num_steps"] == 40
+  run_info = json.loads((tmp_path / "run.json").read_text())
+  assert run_info["seed"] == 0 and run_info["versions"]["jax"] == jax.__version__
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+  loop.run(toy_config(), tmp_path / "a", progress=False)
+  loop.run(toy_config(), tmp_path / "b", progress=False)
+  a, b = (_comparable(writers.read_metrics(tmp_path / x)) for x in "ab")
+  assert a == b and len(a) == 4
+  loop.run(toy_config(seed=1), tmp_path / "c", progress=False)
+  assert _comparable(writers.read_metrics(tmp_path / "c")) != a
+
+
+def test_finished_run_does_not_train_again(tmp_path, capsys):
+  loop.run(toy_config(), tmp_path, progress=False)
+  mtime = (tmp_path / "metrics.jsonl").stat().st_mtime_ns
+  loop.run(toy_config(), tmp_path, progress=False)
+  assert "already finished" in capsys.readouterr().out
+  assert (tmp_path / "metrics.jsonl").stat().st_mtime_ns == mtime
+  # Asking for more steps continues the same run.
+  loop.run(toy_config(steps=60), tmp_path, progress=False)
+  assert writers.read_metrics(tmp_path)[-1]["step"] == 60
+
+
+def test_workdir_of_a_different_config_is_refused(tmp_path):
+  loop.run(toy_config(steps=10), tmp_path, progress=False)
+  with pytest.raises(validation.ConfigError, match="differs in divergence"):
+    loop.run(toy_config(steps=10, divergence="kl"), tmp_path, progress=False)
+  loop.run(toy_config(steps=10, divergence="kl"), tmp_path, overwrite=True, progress=False)
+  assert json.loads((tmp_path / "config.json").read_text())["divergence"] == "kl"
+  moved = list(tmp_path.parent.glob(tmp_path.name + ".old-*"))
+  assert moved and (moved[0] / "checkpoints").exists()  # the old run is kept
+
+
+def test_cli_overrides_and_unknown_keys(tmp_path):
+  out = _run_cli("--config=configs/js_ring8.py", "--config.train.num_steps=20",
+                 "--config.train.log_every=10", "--config.divergence=kl",
+                 f"--workdir={tmp_path / 'w'}")
+  assert out.returncode == 0, out.stderr
+  cfg = json.loads((tmp_path / "w" / "config.json").read_text())
+  assert cfg["train"]["num_steps"] == 20 and cfg["divergence"] == "kl"
+  bad = _run_cli("--config=configs/js_ring8.py", "--config.train.num_stepz=20",
+                 f"--workdir={tmp_path / 'x'}")
+  assert bad.returncode != 0 and "num_stepz" in bad.stderr
+  bad = _run_cli("--config=configs/js_ring8.py", "--config.divergence=kll",
+                 f"--workdir={tmp_path / 'y'}")
+  assert bad.returncode == 2 and "reverse_kl" in bad.stderr
+
+
+def test_default_workdir_is_stable_and_tracks_overrides():
+  from configs import js_ring8
+  from experiments import run
+  c = js_ring8.get_config()
+  assert str(run.default_workdir(c, "configs/js_ring8.py")) == "runs/js_ring8_seed0"
+  c.train.num_steps = 5  # continuing a run keeps its directory
+  assert str(run.default_workdir(c, "configs/js_ring8.py")) == "runs/js_ring8_seed0"
+  c.divergence = "kl"
+  other = str(run.default_workdir(c, "configs/js_ring8.py"))
+  assert other.startswith("runs/js_ring8_seed0_") and other == str(
+      run.default_workdir(c, "configs/js_ring8.py"))
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
+  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=3000",
+          "--config.checkpoint.every_steps=200", "--config.train.log_every=100",
+          "--config.eval.every_steps=1000"]
+  killed = tmp_path / "killed"
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args,
+                           f"--workdir={killed}"], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    done = [p for p in (killed / "checkpoints").glob("[0-9]*") if (p / "commit_success.txt").exists()] \
+        if (killed / "checkpoints").exists() else []
+    if len(done) >= 2:
+      break
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  assert not (killed / "summary.json").exists()
+  resumed = _run_cli(*args, f"--workdir={killed}")
+  assert resumed.returncode == 0, resumed.stderr
+  assert "resuming from checkpoint" in resumed.stdout
+  straight = _run_cli(*args, f"--workdir={tmp_path / 'straight'}")
+  assert straight.returncode == 0, straight.stderr
+
+  from configs import js_ring8
+  c = js_ring8.get_config()
+  (sa, a), (sb, b) = _final_state(c, killed), _final_state(c, tmp_path / "straight")
+  assert sa == sb == 3000
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  assert _comparable(writers.read_metrics(killed)) == _comparable(
+      writers.read_metrics(tmp_path / "straight"))
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/js_ring8.py",
+                           "--config.train.num_steps=100000", f"--workdir={tmp_path}"],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 120
+  while not (tmp_path / "metrics.jsonl").exists() and time.time() < deadline:
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, err
+  assert "saved checkpoint" in err and "Rerun the same command" in err
+  steps = [int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*")]
+  assert steps and max(steps) % 1 == 0 and max(steps) >= 100
