@@ -25,7 +25,12 @@ from ``get_base_config()`` and states only what differs.
   train.steps_per_call       train steps per host call (jax.lax.scan);
                              0 = automatic: 1 on CPU, 10 elsewhere
   train.log_every            steps between metric records
-  optim.critic/.generator    .learning_rate, .b1, .b2 (Adam)
+  train.on_nonfinite         "stop" (default): a NaN/Inf stops the run, naming
+                             the step and the last good checkpoint; "skip":
+                             reject such updates, count them, go on
+  optim.critic/.generator    .name ("adam" | "rmsprop" | "sgd"),
+                             .learning_rate, .b1 (Adam beta1 / momentum),
+                             .b2 (Adam beta2 / RMSProp decay)
   parallel.mode              "none" | "pmap" | "mesh"
   eval.every_steps           steps between sample grids (and evaluations)
   eval.num_samples           samples per evaluation
@@ -68,11 +73,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.n_critic = 1
   c.train.steps_per_call = 0
   c.train.log_every = 50
+  c.train.on_nonfinite = "stop"
 
   c.optim = ml_collections.ConfigDict()
   for net in ("critic", "generator"):
     c.optim[net] = ml_collections.ConfigDict(
-        {"learning_rate": 2e-4, "b1": 0.5, "b2": 0.999})
+        {"name": "adam", "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999})
 
   c.parallel = ml_collections.ConfigDict()
   c.parallel.mode = "none"
@@ -96,7 +102,7 @@ def wgan_gp(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.train.n_critic = 5
   for net in ("critic", "generator"):
     c.optim[net] = ml_collections.ConfigDict(
-        {"learning_rate": 1e-4, "b1": 0.0, "b2": 0.9})
+        {"name": "adam", "learning_rate": 1e-4, "b1": 0.0, "b2": 0.9})
   return c
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import time
 
 import jax
 import orbax.checkpoint as ocp
@@ -34,19 +35,27 @@ class Checkpointer:
     self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
     self._manager.wait_until_finished()
 
+  def restore_step(self, step: int, target):
+    """The state saved at ``step``."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
   def restore(self, target):
     """(step, state) of the newest readable checkpoint, or (None, target)."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     for step in reversed(self.steps()):
       try:
-        return step, self._manager.restore(
-            step, args=ocp.args.StandardRestore(abstract))
+        return step, self.restore_step(step, target)
       except Exception as e:  # pylint: disable=broad-except
-        logging.warning("Checkpoint %d in %s cannot be read (%s: %s); "
-                        "falling back to the previous one.", step,
-                        self.directory, type(e).__name__, e)
-        print(f"fgan: checkpoint {step} is unreadable ({type(e).__name__}); "
-              "falling back to the previous one.")
+        aside = self.directory.parent / "checkpoints_unreadable" / (
+            f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside.parent.mkdir(exist_ok=True)
+        (self.directory / str(step)).rename(aside)
+        self._manager.reload()
+        logging.warning("Checkpoint %d cannot be read (%s: %s)", step,
+                        type(e).__name__, e)
+        print(f"fgan: checkpoint {step} in {self.directory} is unreadable "
+              f"({type(e).__name__}); moved it to {aside} and falling back to "
+              "the previous one.")
     return None, target
 
   def close(self):

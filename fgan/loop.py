@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import pathlib
+import shutil
 import signal
 import sys
 import time
@@ -32,6 +33,7 @@ from tqdm import tqdm
 
 from fgan import checkpoint
 from fgan import data
+from fgan import evaluation
 from fgan import grids
 from fgan import train
 from fgan import validation
@@ -95,6 +97,20 @@ def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
   workdir.mkdir(parents=True)
 
 
+def _check_free_space(workdir: pathlib.Path, state, keep: int) -> None:
+  """Refuse to start when the disk cannot hold the checkpoints to be kept
+  (one more is written before the oldest is deleted) plus 16 MiB of logs."""
+  state_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
+  need = (keep + 1) * state_bytes + (16 << 20)
+  free = shutil.disk_usage(workdir).free
+  if free < need:
+    raise validation.ConfigError(
+        f"Work directory {workdir} has {free / 2**20:.1f} MiB free but the run "
+        f"needs about {need / 2**20:.1f} MiB ({keep + 1} checkpoints of "
+        f"{state_bytes / 2**20:.1f} MiB and logs). Free space, choose another "
+        "--workdir or lower config.checkpoint.keep.")
+
+
 def _versions() -> dict:
   import flax, optax, orbax.checkpoint  # pylint: disable=import-outside-toplevel,multiple-imports
   return {"python": sys.version.split()[0], "jax": jax.__version__,
@@ -122,11 +138,6 @@ def _stop_on_signals():
       signal.signal(s, h)
 
 
-def _all_finite(tree) -> bool:
-  return bool(jax.jit(lambda t: jnp.all(jnp.asarray(
-      [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(t)])))(tree))
-
-
 def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict:
   """Train (or resume) the run ``config`` in ``workdir``; return its summary."""
   validation.validate(config)
@@ -145,6 +156,7 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
 
   generator, critic = train.build_models(config, dataset.shape)
   state = train.create_state(config, generator, critic, dataset.shape)
+  _check_free_space(workdir, state, config.checkpoint.keep)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoint.keep)
   restored_step, state = ckpt.restore(state)
   start = int(restored_step or 0)
@@ -175,9 +187,25 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
     grids.save_samples(workdir / "samples" / f"{name}.png",
                        np.asarray(sample_fn(state.g_params)), reference, rows=grid)
 
+  evaluator = None  # built on first use: the classifier may need training
+
+  def evaluate(step):
+    nonlocal evaluator
+    if evaluator is None:
+      evaluator = evaluation.Evaluator(config, dataset, generator)
+      _write_json(workdir / "evaluation.json",
+                  {"num_samples": config.eval.num_samples, **evaluator.info})
+    return evaluator(state.g_params)
+
+  def check_finite(step):
+    """Stop at the first rejected (non-finite) step unless told to skip."""
+    bad, first = int(state.nonfinite_steps), int(state.first_nonfinite_step)
+    if bad and config.train.on_nonfinite == "stop":
+      raise NonFiniteError(_nonfinite_message(first, ckpt))
+    return bad
+
   def save_checkpoint(step):
-    if not _all_finite(state):
-      raise NonFiniteError(_nonfinite_message(step, ckpt))
+    check_finite(step)
     ckpt.save(step, state)
 
   t_start = time.time()
@@ -195,20 +223,24 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
           jax.block_until_ready(state)
           first_step_s = time.time() - t_start
         bar.update(k)
+        record = {}
         if step % config.train.log_every < k or step >= num_steps:
           metrics = {name: float(v[-1]) for name, v in stacked.items()}
-          if not all(np.isfinite(list(metrics.values()))):
-            raise NonFiniteError(_nonfinite_message(step, ckpt, metrics))
+          metrics["nonfinite_steps"] = check_finite(step)
           now = time.time()
           metrics["steps_per_second"] = (step - last_log[0]) / (now - last_log[1])
           last_log = (step, now)
-          writer.write(step, metrics)
+          record.update(metrics)
           bar.set_postfix(d=f"{metrics['critic_loss']:.3f}",
                           g=f"{metrics['generator_loss']:.3f}",
                           F=f"{metrics['divergence_estimate']:.3f}",
                           refresh=False)
-        if step % config.eval.every_steps < k and step < num_steps:
-          save_samples(f"step_{step:07d}")
+        if step % config.eval.every_steps < k or step >= num_steps:
+          save_samples("final" if step >= num_steps else f"step_{step:07d}")
+          final_eval = evaluate(step)
+          record.update({f"eval/{k_}": v for k_, v in final_eval.items()})
+        if record:
+          writer.write(step, record)
         if step % config.checkpoint.every_steps < k or step >= num_steps:
           save_checkpoint(step)
         if signals:
@@ -216,16 +248,19 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
           raise Preempted(
               f"fgan: signal {signals[0]} received; saved checkpoint {step} in "
               f"{workdir}. Rerun the same command to resume.")
+    if start >= num_steps:  # stopped between its last checkpoint and summary
+      save_samples("final")
+      final_eval = evaluate(step)
   finally:
     bar.close()
     writer.close()
     ckpt.close()
 
-  save_samples("final")
   summary = {
       "step": step, "seed": config.seed, "divergence": config.divergence,
       "data": {k_: dataset.info[k_] for k_ in ("name", "source", "content_sha256")},
       "final_metrics": metrics,
+      "eval": final_eval, "eval_info": evaluator.info,
       "train_seconds_this_session": time.time() - t_start,
       "time_to_first_step_s": first_step_s,
       "resumed_from": restored_step,
@@ -234,11 +269,11 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
   return summary
 
 
-def _nonfinite_message(step, ckpt, metrics=None) -> str:
+def _nonfinite_message(step, ckpt) -> str:
   last = ckpt.latest_step()
   where = (f"the last good checkpoint is step {last} in {ckpt.directory}"
            if last is not None else "no checkpoint was written")
-  detail = f" (metrics: {metrics})" if metrics else ""
-  return (f"fgan: non-finite losses or parameters at step {step}{detail}; "
-          f"{where}, and it was not overwritten. Lower the learning rates, add "
-          "a gradient penalty or try another divergence.")
+  return (f"fgan: non-finite losses or parameters at step {step}; the run "
+          f"stopped and {where}, not overwritten. Lower the learning rates, "
+          "add a gradient penalty, try another divergence, or set "
+          "config.train.on_nonfinite='skip' to skip such updates.")

@@ -97,6 +97,11 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
                    "subpixel, xla.")
 
 
+# DCGAN (Radford et al. 2016, section 4): "All weights were initialized from
+# a zero-centered Normal distribution with standard deviation 0.02."
+DCGAN_INIT = nn.initializers.normal(0.02)
+
+
 class ConvTranspose2x(nn.Module):
   """Learned stride-2 upsampling layer (kernel 4, padding 1); see
   ``conv_transpose_2x``. The parameters do not depend on ``impl``."""
@@ -107,7 +112,7 @@ class ConvTranspose2x(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+    kernel = self.param("kernel", DCGAN_INIT,
                         (4, 4, x.shape[-1], self.features))
     y = conv_transpose_2x(x, kernel, self.impl)
     if self.use_bias:
@@ -140,7 +145,8 @@ class DCGANGenerator(nn.Module):
     del train
     s0, stages = _dcgan_plan(self.image_shape)
     ch = self.width * 2**(stages - 1)
-    x = nn.Dense(s0 * s0 * ch, use_bias=False)(z).reshape(-1, s0, s0, ch)
+    x = nn.Dense(s0 * s0 * ch, use_bias=False, kernel_init=DCGAN_INIT)(z)
+    x = x.reshape(-1, s0, s0, ch)
     x = nn.relu(BatchNorm(self.axis_name)(x))
     for _ in range(stages - 1):
       ch //= 2
@@ -167,10 +173,11 @@ class DCGANCritic(nn.Module):
     _, stages = _dcgan_plan(self.image_shape)
     for i in range(stages):
       x = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=self.norm == "none" or i == 0)(x)
+                  use_bias=self.norm == "none" or i == 0,
+                  kernel_init=DCGAN_INIT)(x)
       if i > 0 and self.norm == "batch":
         x = BatchNorm(self.axis_name)(x)
       elif i > 0 and self.norm == "layer":
         x = nn.LayerNorm()(x)
       x = nn.leaky_relu(x, 0.2)
-    return nn.Dense(1)(x.reshape(x.shape[0], -1))
+    return nn.Dense(1, kernel_init=DCGAN_INIT)(x.reshape(x.shape[0], -1))

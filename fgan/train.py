@@ -32,6 +32,8 @@ class TrainState:
   g_opt_state: Any
   d_opt_state: Any
   key: jax.Array  # raw uint32 PRNG key of the run's seed
+  nonfinite_steps: jax.Array  # steps whose update was rejected as non-finite
+  first_nonfinite_step: jax.Array  # the first such step (1-based), -1 if none
 
 
 def build_models(config, data_shape, axis_name: str | None = None):
@@ -47,10 +49,21 @@ def build_models(config, data_shape, axis_name: str | None = None):
   raise ValueError(f"Unknown model {m.name!r}; valid: dcgan, mlp.")
 
 
+OPTIMIZERS = {
+    # name: optax optimiser from (learning_rate, b1, b2)
+    "adam": lambda lr, b1, b2: optax.adam(lr, b1=b1, b2=b2),
+    "rmsprop": lambda lr, b1, b2: optax.rmsprop(lr, decay=b2, momentum=b1 or None),
+    "sgd": lambda lr, b1, b2: optax.sgd(lr, momentum=b1 or None),
+}
+
+
 def make_optimizers(config):
-  def adam(o):
-    return optax.adam(o.learning_rate, b1=o.b1, b2=o.b2)
-  return adam(config.optim.generator), adam(config.optim.critic)
+  """(generator, critic) optimisers: config.optim.<net>.name with its
+  learning_rate and b1 (Adam beta1 / momentum), b2 (Adam beta2 / RMSProp
+  decay)."""
+  def make(o):
+    return OPTIMIZERS[o.name](o.learning_rate, o.b1, o.b2)
+  return make(config.optim.generator), make(config.optim.critic)
 
 
 def create_state(config, generator, critic, data_shape) -> TrainState:
@@ -63,7 +76,9 @@ def create_state(config, generator, critic, data_shape) -> TrainState:
   g_opt, d_opt = make_optimizers(config)
   return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
                     d_params=d_params, g_opt_state=g_opt.init(g_params),
-                    d_opt_state=d_opt.init(d_params), key=key)
+                    d_opt_state=d_opt.init(d_params), key=key,
+                    nonfinite_steps=jnp.zeros((), jnp.int32),
+                    first_nonfinite_step=jnp.full((), -1, jnp.int32))
 
 
 def generate(generator, g_params, z, data_shape):
@@ -151,12 +166,31 @@ def make_train_step(config, generator, critic, dataset,
     metrics = dict(c_metrics, generator_loss=g_loss,
                    generator_grad_norm=optax.global_norm(g_grads))
     metrics = mean_over_devices(metrics)
+    # A step whose losses, gradients or new parameters are not all finite is
+    # rejected: the state keeps its old parameters and counts the step, so a
+    # non-finite value never reaches the parameters or a checkpoint.
+    updated = (g_params, d_params, g_opt_state, d_opt_state)
+    ok = all_finite((metrics, updated))
+    g_params, d_params, g_opt_state, d_opt_state = jax.tree.map(
+        lambda new, old: jnp.where(ok, new, old), updated,
+        (state.g_params, state.d_params, state.g_opt_state, state.d_opt_state))
+    first_bad = jnp.where(~ok & (state.first_nonfinite_step < 0), state.step + 1,
+                          state.first_nonfinite_step)
     new_state = state.replace(step=state.step + 1, g_params=g_params,
                               d_params=d_params, g_opt_state=g_opt_state,
-                              d_opt_state=d_opt_state)
+                              d_opt_state=d_opt_state,
+                              nonfinite_steps=state.nonfinite_steps + (~ok).astype(jnp.int32),
+                              first_nonfinite_step=first_bad)
     return new_state, metrics
 
   return step
+
+
+def all_finite(tree) -> jax.Array:
+  """True where every floating-point leaf of ``tree`` is finite."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+  return jnp.all(jnp.stack(leaves))
 
 
 def multi_step(step, num_steps: int):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fgan import data
 from fgan import divergences
 from fgan import losses
+from fgan import train
 
 MODELS = ("dcgan", "mlp")
 PARALLEL_MODES = ("none", "pmap", "mesh")
@@ -43,6 +44,7 @@ def validate(config) -> None:
   _choice("model.critic_norm", config.model.critic_norm, CRITIC_NORMS)
   _choice("model.conv_impl", config.model.conv_impl, CONV_IMPLS)
   _choice("parallel.mode", config.parallel.mode, PARALLEL_MODES)
+  _choice("train.on_nonfinite", config.train.on_nonfinite, ("stop", "skip"))
   for field in ("train.num_steps", "train.batch_size", "train.n_critic",
                 "train.log_every", "model.z_dim", "model.width",
                 "eval.every_steps", "eval.num_samples", "eval.grid_size",
@@ -53,6 +55,7 @@ def validate(config) -> None:
     raise ConfigError("config.train.steps_per_call must be >= 0 (0 = automatic).")
   for net in ("critic", "generator"):
     o = config.optim[net]
+    _choice(f"optim.{net}.name", o.name, tuple(train.OPTIMIZERS))
     if not o.learning_rate > 0:
       raise ConfigError(f"config.optim.{net}.learning_rate = {o.learning_rate} "
                         "must be > 0.")

@@ -174,7 +174,9 @@ def _load_arrays(data_config, split):
   if source not in SOURCES:
     raise ValueError(f"Unknown data.source {source!r}; valid: {', '.join(SOURCES)}.")
   tfds_name = name[len("tfds:"):] if name.startswith("tfds:") else name
-  cache = _cache_dir() / f"{name.replace(':', '_')}-{split}-{source}.npz"
+  origin = json.dumps([name, split, source, data_config.idx_dir, data_config.tfds_data_dir])
+  tag = hashlib.sha256(origin.encode()).hexdigest()[:12]
+  cache = _cache_dir() / f"{name.replace(':', '_')}-{split}-{tag}.npz"
   meta_path = cache.with_suffix(".json")
   if cache.exists() and meta_path.exists():
     info = json.loads(meta_path.read_text())

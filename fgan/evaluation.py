@@ -1,0 +1,208 @@
+"""Sample-quality and mode-coverage metrics, each with its uncertainty.
+
+Image metrics live in the feature space of fgan's own evaluation classifier
+(fgan.classifier), since no pretrained Inception weights are available:
+
+  Frechet distance (Heusel et al. 2017, "GANs trained by a two time-scale
+    update rule"; TF-GAN's MNIST Frechet distance):
+    |mu_1 - mu_2|^2 + tr(S_1 + S_2 - 2 (S_1^{1/2} S_2 S_1^{1/2})^{1/2}).
+  Classifier score (Salimans et al. 2016's Inception score with the
+    dataset's classifier): exp(E_x KL(p(y|x) || p(y))), between 1 and K.
+  Class coverage: classes receiving at least half their fair share 1/K of
+    samples, and KL(class histogram || uniform).
+  Precision, recall (Kynkaanniemi et al. 2019) and density, coverage (Naeem
+    et al. 2020) from k-nearest-neighbour balls, k = 5.
+
+Toy metrics, for mixtures of Gaussians with known modes (Srivastava et al.
+2017, VEEGAN; Lin et al. 2018, PacGAN): a sample is high quality when it lies
+within 3 standard deviations of its nearest mode; a mode is captured when it
+has at least one high-quality sample.
+
+Uncertainty: the standard error over ``num_splits`` disjoint splits of the
+samples (std of the split values / sqrt(splits)), as the Inception score is
+usually reported; the Frechet distance uses a bootstrap over samples.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def sqrtm_psd(a: np.ndarray) -> np.ndarray:
+  """Square root of a symmetric positive semi-definite matrix via eigh."""
+  a = np.asarray(a, np.float64)
+  w, v = np.linalg.eigh(0.5 * (a + a.T))
+  return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+  """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+  mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+  s1_half = sqrtm_psd(sigma1)
+  cross = sqrtm_psd(s1_half @ np.asarray(sigma2, np.float64) @ s1_half)
+  value = (np.sum((mu1 - mu2)**2) + np.trace(sigma1) + np.trace(sigma2)
+           - 2.0 * np.trace(cross))
+  return float(max(value, 0.0))
+
+
+def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
+  f = np.asarray(features, np.float64)
+  return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance_of(features1, features2) -> float:
+  return frechet_distance(*gaussian_stats(features1), *gaussian_stats(features2))
+
+
+def _softmax(logits):
+  z = np.asarray(logits, np.float64)
+  z = np.exp(z - z.max(1, keepdims=True))
+  return z / z.sum(1, keepdims=True)
+
+
+def classifier_score(probs) -> float:
+  """exp(E_x KL(p(y|x) || p(y))) of predicted class probabilities."""
+  p = np.asarray(probs, np.float64)
+  marginal = p.mean(0, keepdims=True)
+  kl = np.sum(p * (np.log(p + 1e-12) - np.log(marginal + 1e-12)), axis=1)
+  return float(np.exp(kl.mean()))
+
+
+def class_coverage(probs) -> tuple[int, float]:
+  """(classes with at least half of the fair share 1/K of predicted samples,
+  KL(predicted class histogram || uniform) in nats)."""
+  p = np.asarray(probs)
+  k = p.shape[1]
+  hist = np.bincount(p.argmax(1), minlength=k) / len(p)
+  covered = int(np.sum(hist >= 0.5 / k))
+  nz = hist > 0
+  return covered, float(np.sum(hist[nz] * np.log(hist[nz] * k)))
+
+
+def _pairwise_sq(a, b):
+  """Squared Euclidean distances between rows, computed in blocks."""
+  a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+  f = jax.jit(lambda x, y: jnp.maximum(
+      jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T, 0.0))
+  return np.concatenate([np.asarray(f(a[i:i + 2048], b)) for i in range(0, len(a), 2048)])
+
+
+def _kth_neighbour_radius(x, k):
+  d = _pairwise_sq(x, x)
+  return np.sqrt(np.partition(d, k, axis=1)[:, k])  # index 0 is the point itself
+
+
+def prdc(real_features, fake_features, k: int = 5) -> dict[str, float]:
+  """Precision, recall, density and coverage with k-NN balls."""
+  real, fake = np.asarray(real_features), np.asarray(fake_features)
+  r_real, r_fake = _kth_neighbour_radius(real, k), _kth_neighbour_radius(fake, k)
+  d = np.sqrt(_pairwise_sq(real, fake))  # (real, fake)
+  in_real_ball = d < r_real[:, None]
+  return {
+      "precision": float(np.mean(in_real_ball.any(0))),
+      "recall": float(np.mean((d < r_fake[None, :]).any(1))),
+      "density": float(in_real_ball.sum(0).mean() / k),
+      "coverage": float(np.mean((d.min(1) < r_real))),
+  }
+
+
+def with_splits(fn, *arrays, num_splits: int = 10) -> tuple[float, float]:
+  """(fn on all samples, standard error of fn over disjoint splits)."""
+  n = len(arrays[0])
+  values = [fn(*(a[i * n // num_splits:(i + 1) * n // num_splits] for a in arrays))
+            for i in range(num_splits)]
+  return float(fn(*arrays)), float(np.std(values, ddof=1) / np.sqrt(num_splits))
+
+
+def image_metrics(clf, real_images, fake_images, real_features=None,
+                  num_splits: int = 10, seed: int = 0) -> dict[str, float]:
+  """All image metrics of ``fake_images`` against ``real_images``; each
+  ``m`` comes with ``m_stderr``."""
+  fake_logits, fake_feat = clf.apply(fake_images)
+  if real_features is None:
+    _, real_features = clf.apply(real_images)
+  probs = _softmax(fake_logits)
+  out = {}
+  out["classifier_score"], out["classifier_score_stderr"] = with_splits(
+      classifier_score, probs, num_splits=num_splits)
+  covered, kl_uniform = class_coverage(probs)
+  out["classes_covered"] = covered
+  out["class_kl_from_uniform"], out["class_kl_from_uniform_stderr"] = with_splits(
+      lambda p: class_coverage(p)[1], probs, num_splits=num_splits)
+  out["class_kl_from_uniform"] = kl_uniform
+  fd = frechet_distance_of(real_features, fake_feat)
+  rng = np.random.default_rng(seed)
+  boot = [frechet_distance_of(real_features[rng.integers(0, len(real_features), len(real_features))],
+                              fake_feat[rng.integers(0, len(fake_feat), len(fake_feat))])
+          for _ in range(5)]
+  out["frechet_distance"], out["frechet_distance_stderr"] = fd, float(np.std(boot, ddof=1))
+  m = min(len(real_features), len(fake_feat), 5000)
+  out.update(prdc(real_features[:m], fake_feat[:m]))
+  out["confident_share"] = float(np.mean(probs.max(1) >= 0.9))
+  return out
+
+
+def toy_metrics(samples, means, stds, num_splits: int = 10) -> dict[str, float]:
+  """Modes captured and share of high-quality samples for a Gaussian mixture
+  with component means (K, d) and stds (K,)."""
+  x = np.asarray(samples, np.float64)
+  means, stds = np.asarray(means, np.float64), np.asarray(stds, np.float64)
+
+  def stats(x):
+    d = np.linalg.norm(x[:, None, :] - means[None], axis=-1)
+    nearest = d.argmin(1)
+    hq = d[np.arange(len(x)), nearest] <= 3.0 * stds[nearest]
+    return float(len(np.unique(nearest[hq]))), float(hq.mean())
+
+  out = {}
+  out["modes_captured"], out["modes_captured_stderr"] = with_splits(
+      lambda x: stats(x)[0], x, num_splits=num_splits)
+  out["high_quality_share"], out["high_quality_share_stderr"] = with_splits(
+      lambda x: stats(x)[1], x, num_splits=num_splits)
+  return out
+
+
+class Evaluator:
+  """Evaluates a generator's samples for a run's config and dataset.
+
+  Images: ``eval.num_samples`` samples against the dataset's test split in
+  the evaluation classifier's feature space (the classifier is trained and
+  cached on first use). Toy mixtures: modes captured and high-quality share.
+  Samples come from a latent batch fixed by the seed, so the same parameters
+  always get the same numbers.
+  """
+
+  def __init__(self, config, dataset, generator):
+    from fgan import classifier as classifier_lib  # pylint: disable=import-outside-toplevel
+    from fgan import data as data_lib  # pylint: disable=import-outside-toplevel
+    from fgan import train  # pylint: disable=import-outside-toplevel
+    self.num_samples = config.eval.num_samples
+    self.dataset = dataset
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 3)
+    self._z = jax.random.normal(key, (self.num_samples, config.model.z_dim))
+    self._generate = jax.jit(lambda p, z: train.generate(generator, p, z, dataset.shape))
+    self.info = {}
+    if dataset.arrays:  # images
+      self.classifier = classifier_lib.load_classifier(config.data)
+      test = data_lib.load(config.data, "test")
+      self.real_images = test.arrays["images"].astype(np.float32) / 127.5 - 1.0
+      _, self.real_features = self.classifier.apply(self.real_images)
+      self.info = {"classifier_sha256": self.classifier.sha256,
+                   "classifier_test_accuracy": self.classifier.test_accuracy,
+                   "reference": f"{config.data.name} test split",
+                   "reference_sha256": test.info["content_sha256"]}
+    else:
+      from fgan.data import toy  # pylint: disable=import-outside-toplevel
+      _, self.means, self.stds = toy.mixture_params(config.data)
+
+  def samples(self, g_params, batch: int = 500) -> np.ndarray:
+    return np.concatenate([np.asarray(self._generate(g_params, self._z[i:i + batch]))
+                           for i in range(0, self.num_samples, batch)])
+
+  def __call__(self, g_params) -> dict[str, float]:
+    x = self.samples(g_params)
+    if self.dataset.arrays:
+      return image_metrics(self.classifier, None, x, self.real_features)
+    return toy_metrics(x, self.means, self.stds)
