@@ -12,6 +12,10 @@ from ``get_base_config()`` and states only what differs.
   data.tfds_data_dir         TFDS data dir ("" = TFDS's default)
   data.idx_dir               Fashion-MNIST IDX folder (Debian's by default)
   data.means/.stds/.weights  mixture1d components
+  data.shards                images: the training set is split into this many
+                             groups and each batch draws equally from each;
+                             a multiple of the number of hosts, which then
+                             each load only their groups
   model.name                 "dcgan" | "mlp"
   model.z_dim                latent size (z ~ N(0, I))
   model.width                DCGAN base width (channels of the widest layer
@@ -25,13 +29,16 @@ from ``get_base_config()`` and states only what differs.
   train.steps_per_call       train steps per host call (jax.lax.scan);
                              0 = automatic: 1 on CPU, 10 elsewhere
   train.log_every            steps between metric records
+  train.ema_decay            decay of the generator's weight average, which
+                             samples and evaluations use (0 = raw weights)
   train.on_nonfinite         "stop" (default): a NaN/Inf stops the run, naming
                              the step and the last good checkpoint; "skip":
                              reject such updates, count them, go on
   optim.critic/.generator    .name ("adam" | "rmsprop" | "sgd"),
                              .learning_rate, .b1 (Adam beta1 / momentum),
                              .b2 (Adam beta2 / RMSProp decay)
-  parallel.mode              "none" | "pmap" | "mesh"
+  parallel.mode              "none" | "pmap" | "mesh" (fgan.parallel)
+  parallel.num_devices       devices the run expects; 0 = all available
   eval.every_steps           steps between sample grids (and evaluations)
   eval.num_samples           samples per evaluation
   eval.grid_size             side of the sample grid (grid_size^2 images)
@@ -58,6 +65,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.means = [-1.0, 2.0]
   c.data.stds = [0.5, 1.0]
   c.data.weights = [0.5, 0.5]
+  c.data.shards = 1
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"
@@ -73,6 +81,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.train.n_critic = 1
   c.train.steps_per_call = 0
   c.train.log_every = 50
+  c.train.ema_decay = 0.999
   c.train.on_nonfinite = "stop"
 
   c.optim = ml_collections.ConfigDict()
@@ -82,6 +91,7 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   c.parallel = ml_collections.ConfigDict()
   c.parallel.mode = "none"
+  c.parallel.num_devices = 0
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_steps = 500

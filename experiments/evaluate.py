@@ -46,7 +46,7 @@ def evaluate_workdir(workdir, step=None, num_samples=None) -> dict:
     raise app.UsageError(f"No readable checkpoint in {workdir}.")
   evaluator = evaluation.Evaluator(config, dataset, generator)
   results = {"step": step, "num_samples": config.eval.num_samples,
-             "metrics": evaluator(state.g_params), **evaluator.info}
+             "metrics": evaluator(state.g_ema_params), **evaluator.info}
   (workdir / f"eval_step_{step}.json").write_text(json.dumps(results, indent=1))
   return results
 

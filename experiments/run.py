@@ -21,6 +21,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from fgan import loop
+from fgan import parallel
 from fgan import validation
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py).",
@@ -28,6 +29,11 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (default: runs/...).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Move aside a work directory that "
                                "holds a run of a different config and start afresh.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator", None, "Multi-host: coordinator address host:port (or "
+    "$FGAN_COORDINATOR; JAX's own cluster detection otherwise).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -57,6 +63,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                  _PROCESS_ID.value)
   config = _CONFIG.value
   workdir = _WORKDIR.value or default_workdir(config, flags.FLAGS["config"].config_filename)
   try:

@@ -35,12 +35,15 @@ from fgan import checkpoint
 from fgan import data
 from fgan import evaluation
 from fgan import grids
+from fgan import parallel
 from fgan import train
 from fgan import validation
 from fgan import writers
 
-# Config fields that may change between the runs sharing one work directory.
-RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "eval.", "checkpoint.keep")
+# Config fields that may change between the runs sharing one work directory
+# (none changes the numbers a step computes; parallel layouts are equivalent).
+RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "eval.", "checkpoint.keep",
+                     "parallel.")
 
 
 class NonFiniteError(RuntimeError):
@@ -144,15 +147,18 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
   workdir = pathlib.Path(workdir)
   config_dict = config.to_dict()
   _check_workdir(workdir, config_dict, overwrite)
-  dataset = data.load(config.data)
+  validation.validate_devices(config)
+  dataset = data.load(config.data, "train", jax.process_index(), jax.process_count())
   validation.validate_with_data(config, dataset)
+  is_chief = jax.process_index() == 0
 
-  _write_json(workdir / "config.json", config_dict)
-  _write_json(workdir / "data.json", dataset.info)
-  _write_json(workdir / "run.json", {
-      "seed": config.seed, "versions": _versions(), "command": sys.argv,
-      "backend": jax.default_backend(),
-      "devices": [str(d) for d in jax.devices()]})
+  if is_chief:
+    _write_json(workdir / "config.json", config_dict)
+    _write_json(workdir / "data.json", dataset.info)
+    _write_json(workdir / "run.json", {
+        "seed": config.seed, "versions": _versions(), "command": sys.argv,
+        "backend": jax.default_backend(), "process_count": jax.process_count(),
+        "devices": [str(d) for d in jax.devices()]})
 
   generator, critic = train.build_models(config, dataset.shape)
   state = train.create_state(config, generator, critic, dataset.shape)
@@ -169,13 +175,12 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
   if restored_step is not None:
     print(f"fgan: resuming from checkpoint {start} in {workdir}")
 
-  writer = writers.MetricWriter(workdir)
+  writer = writers.MetricWriter(workdir, enabled=is_chief)
   writer.truncate_after(start)
   k = steps_per_call(config)
-  step_fn = jax.jit(train.multi_step(
-      train.make_train_step(config, generator, critic, dataset), k),
-      donate_argnums=0)
-  arrays = jax.device_put(dataset.arrays)
+  runner = parallel.Runner(
+      config, lambda axis: train.build_models(config, dataset.shape, axis), dataset, k)
+  device_state, device_data = runner.place(state), runner.place(dataset.arrays)
   grid = config.eval.grid_size
   z_fixed = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 2),
                               (grid * grid, config.model.z_dim))
@@ -184,8 +189,10 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
                np.asarray(dataset.sample({}, jax.random.PRNGKey(0), 2000)))
 
   def save_samples(name):
+    if not is_chief:
+      return
     grids.save_samples(workdir / "samples" / f"{name}.png",
-                       np.asarray(sample_fn(state.g_params)), reference, rows=grid)
+                       np.asarray(sample_fn(state.g_ema_params)), reference, rows=grid)
 
   evaluator = None  # built on first use: the classifier may need training
 
@@ -195,11 +202,12 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
       evaluator = evaluation.Evaluator(config, dataset, generator)
       _write_json(workdir / "evaluation.json",
                   {"num_samples": config.eval.num_samples, **evaluator.info})
-    return evaluator(state.g_params)
+    return evaluator(state.g_ema_params)
 
   def check_finite(step):
     """Stop at the first rejected (non-finite) step unless told to skip."""
-    bad, first = int(state.nonfinite_steps), int(state.first_nonfinite_step)
+    bad, first = (int(x) for x in runner.host(
+        (device_state.nonfinite_steps, device_state.first_nonfinite_step)))
     if bad and config.train.on_nonfinite == "stop":
       raise NonFiniteError(_nonfinite_message(first, ckpt))
     return bad
@@ -207,6 +215,11 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
   def save_checkpoint(step):
     check_finite(step)
     ckpt.save(step, state)
+
+  def sync():
+    """The host copy of the device state, for evaluation and checkpoints."""
+    nonlocal state
+    state = runner.host(device_state)
 
   t_start = time.time()
   first_step_s = None
@@ -217,10 +230,10 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
   try:
     with _stop_on_signals() as signals:
       while step < num_steps:
-        state, stacked = step_fn(state, arrays)
+        device_state, stacked = runner(device_state, device_data)
         step += k
         if first_step_s is None:
-          jax.block_until_ready(state)
+          jax.block_until_ready(device_state)
           first_step_s = time.time() - t_start
         bar.update(k)
         record = {}
@@ -235,13 +248,17 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
                           g=f"{metrics['generator_loss']:.3f}",
                           F=f"{metrics['divergence_estimate']:.3f}",
                           refresh=False)
-        if step % config.eval.every_steps < k or step >= num_steps:
+        is_eval = step % config.eval.every_steps < k or step >= num_steps
+        is_ckpt = step % config.checkpoint.every_steps < k or step >= num_steps
+        if is_eval or is_ckpt or signals:
+          sync()
+        if is_eval:
           save_samples("final" if step >= num_steps else f"step_{step:07d}")
           final_eval = evaluate(step)
           record.update({f"eval/{k_}": v for k_, v in final_eval.items()})
         if record:
           writer.write(step, record)
-        if step % config.checkpoint.every_steps < k or step >= num_steps:
+        if is_ckpt:
           save_checkpoint(step)
         if signals:
           save_checkpoint(step)
@@ -265,7 +282,8 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
       "time_to_first_step_s": first_step_s,
       "resumed_from": restored_step,
   }
-  _write_json(summary_path, summary)
+  if is_chief:
+    _write_json(summary_path, summary)
   return summary
 
 

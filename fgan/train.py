@@ -28,6 +28,7 @@ from fgan import models
 class TrainState:
   step: jax.Array
   g_params: Any
+  g_ema_params: Any  # exponential moving average of g_params (samples, evaluation)
   d_params: Any
   g_opt_state: Any
   d_opt_state: Any
@@ -75,6 +76,7 @@ def create_state(config, generator, critic, data_shape) -> TrainState:
   d_params = critic.init(kd, jnp.zeros((2,) + tuple(data_shape)))
   g_opt, d_opt = make_optimizers(config)
   return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
+                    g_ema_params=jax.tree.map(jnp.copy, g_params),
                     d_params=d_params, g_opt_state=g_opt.init(g_params),
                     d_opt_state=d_opt.init(d_params), key=key,
                     nonfinite_steps=jnp.zeros((), jnp.int32),
@@ -87,27 +89,38 @@ def generate(generator, g_params, z, data_shape):
 
 
 def make_train_step(config, generator, critic, dataset,
-                    axis_name: str | None = None
+                    axis_name: str | None = None, batch_sharding=None
                     ) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
   """The pure train step for ``config``.
 
-  With ``axis_name`` (pmap), each device computes its shard of the global
-  batch (the same global batch as one device would draw) and gradients and
-  metrics are averaged over the axis.
+  Every process draws the same global batch of real data (``dataset.sample``
+  returns this process's rows of it) and latents. With ``axis_name`` (pmap)
+  each device computes its rows and gradients, metrics and batch-norm
+  statistics are averaged over the axis; with ``batch_sharding`` (jit over a
+  mesh) the batch is constrained to that sharding.
   """
   div = divergences.get(config.divergence)
   mode = config.generator_loss
   gp_weight = float(config.gradient_penalty)
   batch, z_dim, n_critic = config.train.batch_size, config.model.z_dim, config.train.n_critic
   shape = tuple(dataset.shape)
+  ema_decay = float(config.train.ema_decay)
   g_opt, d_opt = make_optimizers(config)
 
+  process_index, process_count = jax.process_index(), jax.process_count()
+
+  def host_rows(x):
+    """This process's rows of a globally drawn batch."""
+    return x.reshape((process_count, -1) + x.shape[1:])[process_index]
+
   def local(x):
-    """This device's shard of a globally drawn batch."""
+    """This device's rows of this process's rows."""
+    if batch_sharding is not None:
+      return jax.lax.with_sharding_constraint(x, batch_sharding)
     if axis_name is None:
       return x
-    n = jax.lax.psum(1, axis_name)
-    return x.reshape((n, -1) + x.shape[1:])[jax.lax.axis_index(axis_name)]
+    n = jax.local_device_count()
+    return x.reshape((n, -1) + x.shape[1:])[jax.lax.axis_index(axis_name) % n]
 
   def mean_over_devices(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
@@ -118,7 +131,7 @@ def make_train_step(config, generator, critic, dataset,
   def draw(key, data):
     k_real, k_z = jax.random.split(key)
     real = local(dataset.sample(data, k_real, batch))
-    z = local(jax.random.normal(k_z, (batch, z_dim)))
+    z = local(host_rows(jax.random.normal(k_z, (batch, z_dim))))
     return real, z
 
   def step(state: TrainState, data) -> tuple[TrainState, dict]:
@@ -153,7 +166,7 @@ def make_train_step(config, generator, critic, dataset,
       carry, c_metrics = critic_update(carry, k)
     d_params, d_opt_state, _ = carry
 
-    z = local(jax.random.normal(k_gen, (batch, z_dim)))
+    z = local(host_rows(jax.random.normal(k_gen, (batch, z_dim))))
 
     def g_loss_fn(g_params):
       v_fake = v_of(d_params, generate(generator, g_params, z, shape))
@@ -176,7 +189,15 @@ def make_train_step(config, generator, critic, dataset,
         (state.g_params, state.d_params, state.g_opt_state, state.d_opt_state))
     first_bad = jnp.where(~ok & (state.first_nonfinite_step < 0), state.step + 1,
                           state.first_nonfinite_step)
+    # Generator weight averaging (Yazici et al. 2019, "The unusual
+    # effectiveness of averaging in GAN training"), with bias-free warm-up:
+    # decay min(ema_decay, (1 + t) / (10 + t)).
+    t = state.step.astype(jnp.float32)
+    decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+    g_ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                         state.g_ema_params, g_params)
     new_state = state.replace(step=state.step + 1, g_params=g_params,
+                              g_ema_params=g_ema,
                               d_params=d_params, g_opt_state=g_opt_state,
                               d_opt_state=d_opt_state,
                               nonfinite_steps=state.nonfinite_steps + (~ok).astype(jnp.int32),

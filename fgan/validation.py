@@ -51,6 +51,8 @@ def validate(config) -> None:
                 "checkpoint.every_steps", "checkpoint.keep"):
     section, key = field.split(".")
     _positive(field, config[section][key])
+  if not 0 <= config.train.ema_decay < 1:
+    raise ConfigError(f"config.train.ema_decay = {config.train.ema_decay} must lie in [0, 1).")
   if config.train.steps_per_call < 0:
     raise ConfigError("config.train.steps_per_call must be >= 0 (0 = automatic).")
   for net in ("critic", "generator"):
@@ -75,6 +77,32 @@ def validate(config) -> None:
     raise ConfigError(
         f"config.divergence = {config.divergence!r} is an IPM whose critic must "
         "be Lipschitz: set config.gradient_penalty (10 is the WGAN-GP default).")
+
+
+def validate_devices(config) -> None:
+  """Checks of the batch and data layout against the devices present."""
+  import jax  # pylint: disable=import-outside-toplevel
+  devices, processes = jax.device_count(), jax.process_count()
+  expected = config.parallel.num_devices
+  if expected and expected != devices:
+    raise ConfigError(
+        f"config.parallel.num_devices = {expected} but {devices} devices are "
+        "present. Set it to 0 (use all) or run where the devices match.")
+  batch = config.train.batch_size
+  if config.parallel.mode != "none" and batch % devices:
+    raise ConfigError(
+        f"config.train.batch_size = {batch} does not divide over {devices} "
+        f"devices; use a multiple of {devices}.")
+  if config.parallel.mode == "none" and processes > 1:
+    raise ConfigError(f"{processes} processes need config.parallel.mode = 'pmap'.")
+  if config.parallel.mode == "mesh" and processes > 1:
+    raise ConfigError("config.parallel.mode = 'mesh' runs on one host; use "
+                      "'pmap' for several hosts.")
+  shards = config.data.shards
+  if shards < 1 or batch % shards or shards % processes:
+    raise ConfigError(
+        f"config.data.shards = {shards} must be >= 1, divide the batch size "
+        f"{batch} and be a multiple of the process count {processes}.")
 
 
 def validate_with_data(config, dataset) -> None:

@@ -69,7 +69,7 @@ def test_dcgan_step_on_images_runs_and_is_deterministic():
   c.model.width, c.train.batch_size = 8, 8
   ds = data.Dataset(name="fake", shape=(28, 28, 1),
                     arrays={"images": np.random.default_rng(0).integers(0, 256, (32, 28, 28, 1), np.uint8)},
-                    sample=data.images._sample_images, info={})
+                    sample=data.images._group_sampler(range(1), 1, 32), info={})
   g, d = train.build_models(c, ds.shape)
   step = jax.jit(train.make_train_step(c, g, d, ds))
   results = []

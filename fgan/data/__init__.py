@@ -24,12 +24,17 @@ def names() -> tuple[str, ...]:
   return IMAGE_NAMES + TOY_NAMES + ("tfds:<name>",)
 
 
-def load(data_config, split: str = "train") -> Dataset:
-  """The dataset named by ``data_config.name`` (see module docstring)."""
+def load(data_config, split: str = "train", process_index: int = 0,
+         process_count: int = 1) -> Dataset:
+  """The dataset named by ``data_config.name`` (see module docstring).
+
+  With several processes (multi-host training), each keeps only its share
+  of the data and its sampler draws only its rows of the global batch.
+  """
   name = data_config.name
   if name in TOY_NAMES:
-    return toy_dataset(data_config)
+    return toy_dataset(data_config, process_index, process_count)
   if name in IMAGE_NAMES or name.startswith("tfds:"):
-    return image_dataset(data_config, split)
+    return image_dataset(data_config, split, process_index, process_count)
   raise ValueError(f"Unknown dataset {name!r}. Valid names: "
                    f"{', '.join(names())}.")

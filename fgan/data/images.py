@@ -214,14 +214,41 @@ def _load_arrays(data_config, split):
   return images, labels, info
 
 
-def _sample_images(arrays, key, n):
-  images = arrays["images"]
-  idx = jax.random.randint(key, (n,), 0, images.shape[0])
-  return jnp.take(images, idx, axis=0).astype(jnp.float32) / 127.5 - 1.0
+def _group_sampler(groups: range, num_groups: int, group_size: int):
+  """Sampler of this host's rows of a global batch drawn by groups.
+
+  The training set is split into ``num_groups`` contiguous groups of
+  ``group_size`` examples; a global batch of n takes n / num_groups examples
+  (with replacement) from each group g, indexed by fold_in(key, g). A host
+  holding groups ``groups`` draws exactly its rows of that global batch, so
+  the batch does not depend on how many hosts share the work.
+  """
+  def sample(arrays, key, n):
+    images = arrays["images"]
+    rows = n // num_groups
+    idx = jnp.concatenate([
+        j * group_size + jax.random.randint(jax.random.fold_in(key, g), (rows,), 0, group_size)
+        for j, g in enumerate(groups)])
+    return jnp.take(images, idx, axis=0).astype(jnp.float32) / 127.5 - 1.0
+  return sample
 
 
-def image_dataset(data_config, split: str = "train") -> Dataset:
+def image_dataset(data_config, split: str = "train", process_index: int = 0,
+                  process_count: int = 1) -> Dataset:
+  """The image dataset; with several processes, only this process's share
+  of the ``data.shards`` groups is kept (see _group_sampler)."""
   images, labels, info = _load_arrays(data_config, split)
+  shards = data_config.shards
+  if shards % process_count:
+    raise ValueError(f"data.shards = {shards} must be a multiple of the "
+                     f"process count {process_count}.")
+  group_size = len(images) // shards
+  per_host = shards // process_count
+  groups = range(process_index * per_host, (process_index + 1) * per_host)
+  keep = slice(groups.start * group_size, groups.stop * group_size)
+  info = dict(info, shards=shards, examples_used=shards * group_size,
+              host_groups=[groups.start, groups.stop])
   return Dataset(name=data_config.name, shape=tuple(images.shape[1:]),
-                 arrays={"images": images}, sample=_sample_images, info=info,
-                 labels=labels)
+                 arrays={"images": images[keep]},
+                 sample=_group_sampler(groups, shards, group_size), info=info,
+                 labels=None if labels is None else labels[keep])

@@ -47,7 +47,8 @@ def mixture_params(data_config):
   raise ValueError(f"Unknown toy dataset {name!r}; valid: {', '.join(TOY_NAMES)}.")
 
 
-def toy_dataset(data_config) -> Dataset:
+def toy_dataset(data_config, process_index: int = 0, process_count: int = 1) -> Dataset:
+  """The toy mixture; a process draws the global batch and keeps its rows."""
   weights, means, stds = mixture_params(data_config)
   log_w = jnp.log(jnp.asarray(weights, jnp.float32))
   mu, sd = jnp.asarray(means, jnp.float32), jnp.asarray(stds, jnp.float32)
@@ -56,7 +57,8 @@ def toy_dataset(data_config) -> Dataset:
     del arrays
     kc, kn = jax.random.split(key)
     comp = jax.random.categorical(kc, log_w, shape=(n,))
-    return mu[comp] + sd[comp, None] * jax.random.normal(kn, (n, mu.shape[1]))
+    x = mu[comp] + sd[comp, None] * jax.random.normal(kn, (n, mu.shape[1]))
+    return x.reshape((process_count, -1) + x.shape[1:])[process_index]
 
   params = {"weights": weights.tolist(), "means": means.tolist(),
             "stds": stds.tolist()}

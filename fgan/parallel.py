@@ -1,0 +1,98 @@
+"""Data-parallel execution of the pure train step, on one host or many.
+
+Modes (config.parallel.mode):
+  none: jax.jit on the default device.
+  pmap: jax.pmap over all devices with axis "batch". Each device computes its
+    rows of the global batch; gradients, metrics and batch-norm statistics
+    are averaged over the axis (fgan.train.make_train_step, BatchNorm's
+    axis_name), so a step equals the one-device step on the same global
+    batch. Works across hosts (jax.distributed): the axis spans every
+    process's devices.
+  mesh: jax.jit over a 1-D device Mesh ("batch"), state and data replicated
+    (NamedSharding with PartitionSpec()), the batch constrained to be sharded
+    along "batch"; XLA inserts the collectives. Batch-norm statistics are
+    those of the global batch by construction. One host only.
+
+Every mode draws the same global batch (fgan.data shards it by group), so
+the parameters after N steps do not depend on the device count. Checkpoints
+hold one unreplicated copy of the state and restore in any mode.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from fgan import train
+
+AXIS = "batch"
+
+
+def initialize_distributed(coordinator: str | None = None,
+                           num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+  """jax.distributed.initialize from flags or the environment.
+
+  Explicit arguments win; otherwise JAX reads its own environment (cluster
+  auto-detection on TPU/SLURM/...) when FGAN_COORDINATOR or JAX's variables
+  are set. CPU processes use gloo collectives.
+  """
+  coordinator = coordinator or os.environ.get("FGAN_COORDINATOR")
+  if num_processes is None and "FGAN_NUM_PROCESSES" in os.environ:
+    num_processes = int(os.environ["FGAN_NUM_PROCESSES"])
+  if process_id is None and "FGAN_PROCESS_ID" in os.environ:
+    process_id = int(os.environ["FGAN_PROCESS_ID"])
+  if coordinator is None and num_processes is None:
+    return
+  if jax.config.jax_platforms in (None, "", "cpu") or os.environ.get("JAX_PLATFORMS") == "cpu":
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator,
+                             num_processes=num_processes, process_id=process_id)
+
+
+class Runner:
+  """Compiles ``k`` train steps per call for the config's parallel mode and
+  moves state and data to and from the devices."""
+
+  def __init__(self, config, generator_critic_fn, dataset, steps_per_call: int):
+    self.mode = config.parallel.mode
+    axis = AXIS if self.mode == "pmap" else None
+    self.generator, self.critic = generator_critic_fn(axis)
+    step = train.make_train_step(config, self.generator, self.critic, dataset,
+                                 axis_name=axis)
+    fn = train.multi_step(step, steps_per_call)
+    if self.mode == "none":
+      self._fn = jax.jit(fn, donate_argnums=0)
+    elif self.mode == "pmap":
+      self._fn = jax.pmap(fn, axis_name=AXIS, donate_argnums=0)
+    else:
+      self.mesh = Mesh(np.asarray(jax.devices()), (AXIS,))
+      replicated = NamedSharding(self.mesh, PartitionSpec())
+      step = train.make_train_step(config, self.generator, self.critic, dataset,
+                                   batch_sharding=NamedSharding(self.mesh, PartitionSpec(AXIS)))
+      self._fn = jax.jit(train.multi_step(step, steps_per_call), donate_argnums=0,
+                         out_shardings=replicated)
+      self._replicated = replicated
+
+  def place(self, tree):
+    """Host pytree -> device pytree for this mode (state or data)."""
+    if self.mode == "none":
+      return jax.device_put(tree)
+    if self.mode == "pmap":
+      return jax.device_put_replicated(tree, jax.local_devices())
+    return jax.device_put(tree, self._replicated)
+
+  def host(self, tree):
+    """Device pytree -> one host copy (numpy)."""
+    if self.mode == "pmap":
+      tree = jax.tree.map(lambda x: x[0], tree)
+    return jax.device_get(tree)
+
+  def __call__(self, state, data):
+    state, metrics = self._fn(state, data)
+    if self.mode == "pmap":
+      metrics = jax.tree.map(lambda m: m[0], metrics)
+    return state, metrics

@@ -1,0 +1,106 @@
+"""Data-parallel and multi-process training agree with one device (issue 4).
+
+Each run is a real subprocess: 8 simulated CPU devices via XLA_FLAGS, or two
+processes joined by jax.distributed on localhost with gloo collectives.
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from fgan import checkpoint
+from fgan import data
+from fgan import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# A DCGAN with batch norm in both networks, so synchronised statistics matter.
+ARGS = ["--config=configs/js_mnist.py", "--config.model.width=8",
+        "--config.model.critic_norm=batch", "--config.train.batch_size=32",
+        "--config.train.log_every=2", "--config.eval.every_steps=1000",
+        "--config.checkpoint.every_steps=4", "--config.data.shards=2"]
+
+
+def _run(workdir, *args, devices=1, extra_env=None, wait=True):
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+             JAX_PLATFORMS="cpu", **(extra_env or {}))
+  cmd = [sys.executable, "-m", "experiments.run", *ARGS, *args, f"--workdir={workdir}"]
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  if not wait:
+    return proc
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  return out
+
+
+def _params(workdir, step):
+  import json
+  c = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+  ds = data.load(c.data)
+  g, d = train.build_models(c, ds.shape)
+  ckpt = checkpoint.Checkpointer(workdir, 10)
+  state = ckpt.restore_step(step, train.create_state(c, g, d, ds.shape))
+  ckpt.close()
+  return state
+
+
+def _assert_close(a, b, tol=1e-5):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
+                               rtol=tol, atol=tol)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("single")
+  _run(workdir, "--config.train.num_steps=8")
+  return workdir
+
+
+@pytest.mark.parametrize("mode", ["pmap", "mesh"])
+def test_eight_devices_equal_one_device(single, tmp_path, mode):
+  _run(tmp_path, "--config.train.num_steps=8", f"--config.parallel.mode={mode}",
+       "--config.parallel.num_devices=8", devices=8)
+  _assert_close(_params(tmp_path, 8), _params(single, 8))
+
+
+def test_checkpoint_from_eight_devices_resumes_on_one(single, tmp_path):
+  _run(tmp_path, "--config.train.num_steps=4", "--config.parallel.mode=pmap", devices=8)
+  out = _run(tmp_path, "--config.train.num_steps=8")
+  assert "resuming from checkpoint 4" in out
+  _assert_close(_params(tmp_path, 8), _params(single, 8))
+
+
+def test_two_processes_with_jax_distributed_equal_one(single, tmp_path):
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  procs = [_run(tmp_path, "--config.train.num_steps=8", "--config.parallel.mode=pmap",
+                devices=2, wait=False,
+                extra_env={"FGAN_COORDINATOR": f"127.0.0.1:{port}",
+                           "FGAN_NUM_PROCESSES": "2", "FGAN_PROCESS_ID": str(i)})
+           for i in range(2)]
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  _assert_close(_params(tmp_path, 8), _params(single, 8))
+
+
+def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  out = subprocess.run([sys.executable, "-m", "experiments.run", *ARGS,
+                        "--config.train.batch_size=36", "--config.data.shards=1",
+                        "--config.parallel.mode=pmap", f"--workdir={tmp_path}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and "does not divide over 8 devices" in out.stderr
+  out = subprocess.run([sys.executable, "-m", "experiments.run", *ARGS,
+                        "--config.parallel.num_devices=4", f"--workdir={tmp_path}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and "8 devices are present" in out.stderr
