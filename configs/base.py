@@ -40,6 +40,8 @@ from ``get_base_config()`` and states only what differs.
   parallel.mode              "none" | "pmap" | "mesh" (fgan.parallel)
   parallel.num_devices       devices the run expects; 0 = all available
   eval.every_steps           steps between sample grids (and evaluations)
+  eval.metrics               compute sample-quality metrics (fgan.evaluation)
+                             at those steps and at the end; False = grids only
   eval.num_samples           samples per evaluation
   eval.grid_size             side of the sample grid (grid_size^2 images)
   checkpoint.every_steps     steps between checkpoints
@@ -95,6 +97,7 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_steps = 500
+  c.eval.metrics = True
   c.eval.num_samples = 10_000
   c.eval.grid_size = 8
 

@@ -198,6 +198,8 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
 
   def evaluate(step):
     nonlocal evaluator
+    if not config.eval.metrics:
+      return {}
     if evaluator is None:
       evaluator = evaluation.Evaluator(config, dataset, generator)
       _write_json(workdir / "evaluation.json",
@@ -277,7 +279,7 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
       "step": step, "seed": config.seed, "divergence": config.divergence,
       "data": {k_: dataset.info[k_] for k_ in ("name", "source", "content_sha256")},
       "final_metrics": metrics,
-      "eval": final_eval, "eval_info": evaluator.info,
+      "eval": final_eval, "eval_info": evaluator.info if evaluator else {},
       "train_seconds_this_session": time.time() - t_start,
       "time_to_first_step_s": first_step_s,
       "resumed_from": restored_step,

@@ -24,6 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARGS = ["--config=configs/js_mnist.py", "--config.model.width=8",
         "--config.model.critic_norm=batch", "--config.train.batch_size=32",
         "--config.train.log_every=2", "--config.eval.every_steps=1000",
+        "--config.eval.metrics=False",
         "--config.checkpoint.every_steps=4", "--config.data.shards=2"]
 
 

@@ -116,7 +116,8 @@ def test_skip_mode_counts_rejected_steps_and_keeps_parameters_finite(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=100000",
-          "--config.checkpoint.every_steps=100000", f"--workdir={tmp_path}"]
+          "--config.checkpoint.every_steps=100000", "--config.train.log_every=10",
+          f"--workdir={tmp_path}"]
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120
@@ -127,13 +128,13 @@ def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
   assert proc.returncode == 0, err
   assert f"signal {int(sig)} received; saved checkpoint" in err
   saved = [int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*")]
-  assert len(saved) == 1 and saved[0] >= 100
+  assert len(saved) == 1 and saved[0] >= 10
   # The same command resumes from it.
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   time.sleep(1)
   deadline = time.time() + 120
-  while time.time() < deadline and len(writers.read_metrics(tmp_path)) <= saved[0] // 100:
+  while time.time() < deadline and len(writers.read_metrics(tmp_path)) <= saved[0] // 10:
     time.sleep(0.1)
   proc.send_signal(signal.SIGTERM)
   out, err = proc.communicate(timeout=120)
@@ -143,7 +144,7 @@ def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
 def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
-  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=60",
+  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=30",
           "--config.checkpoint.every_steps=2", "--config.checkpoint.keep=2",
           "--config.train.log_every=2", f"--workdir={tmp_path}"]
   env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -165,7 +166,7 @@ def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   out = _cli(*args)
   assert out.returncode == 0, out.stderr
   assert "resuming from checkpoint" in out.stdout
-  assert writers.read_metrics(tmp_path)[-1]["step"] == 60
+  assert writers.read_metrics(tmp_path)[-1]["step"] == 30
   # Equal to an uninterrupted run.
   straight = tmp_path.parent / (tmp_path.name + "_straight")
   assert _cli(*args[:-1], f"--workdir={straight}").returncode == 0

@@ -118,9 +118,9 @@ def test_default_workdir_is_stable_and_tracks_overrides():
 
 
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
-  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=1000",
-          "--config.checkpoint.every_steps=100", "--config.train.log_every=50",
-          "--config.eval.every_steps=500"]
+  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=400",
+          "--config.checkpoint.every_steps=50", "--config.train.log_every=50",
+          "--config.eval.every_steps=200"]
   killed = tmp_path / "killed"
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args,
                            f"--workdir={killed}"], cwd=ROOT,
@@ -145,7 +145,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   from configs import js_ring8
   c = js_ring8.get_config()
   (sa, a), (sb, b) = _final_state(c, killed), _final_state(c, tmp_path / "straight")
-  assert sa == sb == 1000
+  assert sa == sb == 400
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
   assert _comparable(writers.read_metrics(killed)) == _comparable(
