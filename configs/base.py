@@ -18,8 +18,9 @@ from ``get_base_config()`` and states only what differs.
                              each load only their groups
   model.name                 "dcgan" | "mlp"
   model.z_dim                latent size (z ~ N(0, I))
-  model.width                DCGAN base width (channels of the widest layer
-                             are width * 2^(stages - 1))
+  model.width                DCGAN generator base width (its widest layer has
+                             width * 2^(stages - 1) channels)
+  model.critic_width         DCGAN critic base width (layers width * 2^i)
   model.critic_norm          DCGAN critic: "none" | "batch" | "layer"
   model.conv_impl            generator upsampling: "subpixel" (fast) | "xla"
   model.hidden               MLP hidden sizes (generator and critic)
@@ -73,6 +74,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.name = "dcgan"
   c.model.z_dim = 64
   c.model.width = 64
+  c.model.critic_width = 64
   c.model.critic_norm = "none"
   c.model.conv_impl = "subpixel"
   c.model.hidden = [512, 512, 512]

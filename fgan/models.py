@@ -58,11 +58,13 @@ class BatchNorm(nn.Module):
     return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
 
 
-# Selection A[r, t, k]: output phase r of a stride-2, kernel-4, padding-1
-# transposed convolution reads input offset t - 1 through kernel tap k.
-_PHASE_TAPS = np.zeros((2, 3, 4), np.float32)
+# Tap selection A[r, j, k]: output phase r (row 2m + r) of a stride-2,
+# kernel-4, padding-1 transposed convolution is a 2-tap correlation over the
+# once-padded input window starting at padded row m + r; tap j of that
+# window meets kernel row k where A[r, j, k] = 1.
+_PHASE_TAPS = np.zeros((2, 2, 4), np.float32)
 _PHASE_TAPS[0, 0, 3] = _PHASE_TAPS[0, 1, 1] = 1.0
-_PHASE_TAPS[1, 1, 2] = _PHASE_TAPS[1, 2, 0] = 1.0
+_PHASE_TAPS[1, 0, 2] = _PHASE_TAPS[1, 1, 0] = 1.0
 
 
 def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
@@ -73,11 +75,13 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
 
   impl="xla": the textbook form, a convolution of the 2x-dilated input with
   the flipped kernel (XLA's CPU backend computes its gradient slowly).
-  impl="subpixel": the same map as one stride-1 3x3 convolution producing the
-  four output phases (r_y, r_x) as channels, then depth-to-space (Shi et al.
-  2016, "Real-time single image and video super-resolution using an efficient
-  sub-pixel CNN"); phase r at row 2m + r reads rows m-1..m+1 through the taps
-  selected by _PHASE_TAPS. Its gradients are ordinary convolutions.
+  impl="subpixel": the phase decomposition (Shi et al. 2016, "Real-time
+  single image and video super-resolution using an efficient sub-pixel
+  CNN"): the four output phases (r_y, r_x) are one stride-1 2x2 convolution
+  of the padded input with 4 C_out channels (kernel built from W by
+  _PHASE_TAPS), phase r read at offset r, then interleaved (depth-to-space).
+  Same multiply count as the dilated form without its zeros, and its
+  gradients are ordinary stride-1 convolutions.
   """
   dn = ("NHWC", "HWIO", "NHWC")
   if impl == "xla":
@@ -85,14 +89,19 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
         x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((2, 2), (2, 2)),
         lhs_dilation=(2, 2), dimension_numbers=dn)
   if impl == "subpixel":
-    c_in, c_out = kernel.shape[2:]
+    n, h, w, c_in = x.shape
+    c_out = kernel.shape[-1]
     a = jnp.asarray(_PHASE_TAPS, kernel.dtype)
-    k3 = jnp.einsum("atk,bsl,klio->tsiabo", a, a, kernel).reshape(3, 3, c_in, 4 * c_out)
-    y = jax.lax.conv_general_dilated(x, k3, (1, 1), ((1, 1), (1, 1)),
-                                     dimension_numbers=dn)
-    n, h, w, _ = y.shape
-    y = y.reshape(n, h, w, 2, 2, c_out).transpose(0, 1, 3, 2, 4, 5)
-    return y.reshape(n, 2 * h, 2 * w, c_out)
+    k2 = jnp.einsum("ajk,bil,klco->jicabo", a, a, kernel).reshape(2, 2, c_in, 4 * c_out)
+    # The 2x2 convolution as one matrix product over its four shifted views
+    # (im2col): XLA's CPU backend runs a 2x2 convolution's gradients slowly.
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    cols = jnp.concatenate([xp[:, j:j + h + 1, i:i + w + 1] for j in (0, 1) for i in (0, 1)], -1)
+    y = (cols.reshape(-1, 4 * c_in) @ k2.reshape(4 * c_in, 4 * c_out))
+    y = y.reshape(n, h + 1, w + 1, 2, 2, c_out)
+    phases = jnp.stack([jnp.stack([y[:, ry:ry + h, rx:rx + w, ry, rx]
+                                   for rx in (0, 1)], 3) for ry in (0, 1)], 2)
+    return phases.reshape(n, 2 * h, 2 * w, c_out)  # (n, h, ry, w, rx, c)
   raise ValueError(f"Unknown transposed-convolution impl {impl!r}; valid: "
                    "subpixel, xla.")
 

@@ -46,7 +46,7 @@ def build_models(config, data_shape, axis_name: str | None = None):
             models.MLP(hidden=tuple(m.hidden), out=1))
   if m.name == "dcgan":
     return (models.DCGANGenerator(tuple(data_shape), m.width, m.conv_impl, axis_name),
-            models.DCGANCritic(tuple(data_shape), m.width, m.critic_norm, axis_name))
+            models.DCGANCritic(tuple(data_shape), m.critic_width, m.critic_norm, axis_name))
   raise ValueError(f"Unknown model {m.name!r}; valid: dcgan, mlp.")
 
 

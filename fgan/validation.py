@@ -46,7 +46,7 @@ def validate(config) -> None:
   _choice("parallel.mode", config.parallel.mode, PARALLEL_MODES)
   _choice("train.on_nonfinite", config.train.on_nonfinite, ("stop", "skip"))
   for field in ("train.num_steps", "train.batch_size", "train.n_critic",
-                "train.log_every", "model.z_dim", "model.width",
+                "train.log_every", "model.z_dim", "model.width", "model.critic_width",
                 "eval.every_steps", "eval.num_samples", "eval.grid_size",
                 "checkpoint.every_steps", "checkpoint.keep"):
     section, key = field.split(".")

@@ -1,0 +1,69 @@
+r"""Reference values of the image metrics, for reading any run's numbers.
+
+  python -m experiments.reference_metrics --dataset=mnist
+
+Evaluates, with the same code and 10,000 samples as a run's evaluation:
+  * the dataset's test split against its training split ("real data": the
+    best a generator can hope for);
+  * an untrained DCGAN generator (configs/js_mnist.py at step 0, seed 0).
+Prints a table, the time each evaluation took, and writes
+reference_<dataset>.json beside the classifier cache.
+"""
+
+import json
+import time
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from configs import js_mnist
+from fgan import classifier
+from fgan import data
+from fgan import evaluation
+from fgan import train
+
+_DATASET = flags.DEFINE_string("dataset", "mnist", "mnist | fashion_mnist")
+
+
+def main(argv):
+  del argv
+  config = js_mnist.get_config()
+  config.data.name = _DATASET.value
+  clf = classifier.load_classifier(config.data)
+  train_ds, test_ds = data.load(config.data, "train"), data.load(config.data, "test")
+  to_float = lambda a: a.astype(np.float32) / 127.5 - 1.0
+  _, train_features = clf.apply(to_float(train_ds.arrays["images"][:10_000]))
+  rows = {}
+  t = time.time()
+  rows["test split vs train split"] = evaluation.image_metrics(
+      clf, None, to_float(test_ds.arrays["images"]), train_features)
+  rows["test split vs train split"]["seconds"] = time.time() - t
+
+  g, d = train.build_models(config, train_ds.shape)
+  state = train.create_state(config, g, d, train_ds.shape)
+  evaluator = evaluation.Evaluator(config, train_ds, g)
+  t = time.time()
+  rows["untrained generator vs test split"] = evaluator(state.g_ema_params)
+  rows["untrained generator vs test split"]["seconds"] = time.time() - t
+
+  keys = ["frechet_distance", "classifier_score", "classes_covered", "class_kl_from_uniform",
+          "precision", "recall", "density", "coverage", "confident_share", "seconds"]
+  print(f"classifier sha256 {clf.sha256} test accuracy {clf.test_accuracy:.4f}")
+  print("| samples | " + " | ".join(keys) + " |")
+  print("|---" * (len(keys) + 1) + "|")
+  for name, m in rows.items():
+    cells = []
+    for k in keys:
+      err = m.get(k + "_stderr")
+      cells.append(f"{m[k]:.3f}" + (f" +- {err:.3f}" if err is not None else ""))
+    print(f"| {name} | " + " | ".join(cells) + " |")
+  out = classifier._cache_dir(config.data.name) / f"reference_{config.data.name}.json"  # pylint: disable=protected-access
+  out.write_text(json.dumps({"classifier_sha256": clf.sha256, "jax": jax.__version__,
+                             "rows": rows}, indent=1))
+  print(f"written to {out}")
+
+
+if __name__ == "__main__":
+  app.run(main)
