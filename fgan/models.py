@@ -25,8 +25,7 @@ class MLP(nn.Module):
   out: int
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
-    del train  # no batch statistics
+  def __call__(self, x):
     x = x.reshape(x.shape[0], -1)
     for width in self.hidden:
       x = nn.relu(nn.Dense(width)(x))
@@ -150,8 +149,7 @@ class DCGANGenerator(nn.Module):
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
-    del train
+  def __call__(self, z):
     s0, stages = _dcgan_plan(self.image_shape)
     ch = self.width * 2**(stages - 1)
     x = nn.Dense(s0 * s0 * ch, use_bias=False, kernel_init=DCGAN_INIT)(z)
@@ -177,8 +175,7 @@ class DCGANCritic(nn.Module):
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
-    del train
+  def __call__(self, x):
     _, stages = _dcgan_plan(self.image_shape)
     for i in range(stages):
       x = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
