@@ -2,10 +2,14 @@ r"""The main job: Jensen-Shannon f-GAN on the 60,000 MNIST training digits.
 
   python -m experiments.run --config=configs/js_mnist.py
 
-DCGAN (28x28: G 64 -> 7x7x128 -> 14x14x64 -> 28x28x1; D 64, 128 -> 1),
-batch 64, Adam(2e-4, (0.5, 0.999)), 3000 generator steps.
-Expected: about 7 minutes of training on a 2-core CPU (AMD EPYC, jax 0.7.1,
-~8 it/s), recognisable digits of every class in runs/js_mnist_seed0/samples/.
+DCGAN (28x28: G 64 -> 7x7x128 -> 14x14x64 -> 28x28x1; critic 64, 128 with
+batch norm -> 1), batch 64, Adam(2e-4, (0.5, 0.999)), 3000 generator steps.
+Expected on a 2-core AMD EPYC CPU (jax 0.7.1): 6-10 minutes of training at
+7-8.5 steps/s (the first run on a machine also trains the MNIST evaluation
+classifier, about 3.5 minutes); digits of every class in
+runs/js_mnist_seed0/samples/; final evaluation (seed 0): Frechet distance
+310, classifier score 7.0, 9-10 classes covered, 69% of samples classified
+with p >= 0.9 (experiments/RESULTS.md).
 """
 
 from configs import base

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.experimental
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import xlogy
