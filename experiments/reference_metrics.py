@@ -38,7 +38,7 @@ def main(argv):
   rows = {}
   t = time.time()
   rows["test split vs train split"] = evaluation.image_metrics(
-      clf, None, to_float(test_ds.arrays["images"]), train_features)
+      clf, to_float(test_ds.arrays["images"]), train_features)
   rows["test split vs train split"]["seconds"] = time.time() - t
 
   g, d = train.build_models(config, train_ds.shape)

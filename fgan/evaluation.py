@@ -116,13 +116,11 @@ def with_splits(fn, *arrays, num_splits: int = 10) -> tuple[float, float]:
   return float(fn(*arrays)), float(np.std(values, ddof=1) / np.sqrt(num_splits))
 
 
-def image_metrics(clf, real_images, fake_images, real_features=None,
-                  num_splits: int = 10, seed: int = 0) -> dict[str, float]:
-  """All image metrics of ``fake_images`` against ``real_images``; each
-  ``m`` comes with ``m_stderr``."""
+def image_metrics(clf, fake_images, real_features, num_splits: int = 10,
+                  seed: int = 0) -> dict[str, float]:
+  """All image metrics of ``fake_images`` against real data given by its
+  classifier features; each ``m`` comes with ``m_stderr``."""
   fake_logits, fake_feat = clf.apply(fake_images)
-  if real_features is None:
-    _, real_features = clf.apply(real_images)
   probs = _softmax(fake_logits)
   out = {}
   out["classifier_score"], out["classifier_score_stderr"] = with_splits(
@@ -204,5 +202,5 @@ class Evaluator:
   def __call__(self, g_params) -> dict[str, float]:
     x = self.samples(g_params)
     if self.dataset.arrays:
-      return image_metrics(self.classifier, None, x, self.real_features)
+      return image_metrics(self.classifier, x, self.real_features)
     return toy_metrics(x, self.means, self.stds)

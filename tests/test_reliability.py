@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import jax
-import numpy as np
 import pytest
 
 from fgan import checkpoint

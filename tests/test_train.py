@@ -1,7 +1,6 @@
 """The pure train step (issue 3)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from configs import base
