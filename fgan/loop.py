@@ -72,7 +72,7 @@ def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
   """Create the work directory; refuse one holding a different run."""
   try:
     workdir.mkdir(parents=True, exist_ok=True)
-    probe = workdir / ".write_test"
+    probe = workdir / f".write_test.{jax.process_index()}"  # one per host
     probe.write_bytes(b"\0" * (1 << 20))
     probe.unlink()
   except OSError as e:
