@@ -137,6 +137,5 @@ def toy(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   c.eval.every_steps = 1000
   c.eval.num_samples = 2500
   c.checkpoint.every_steps = 1000
-  for net in ("critic", "generator"):
-    c.optim[net].learning_rate = 1e-4
+  set_adam(c, 1e-4, 0.5, 0.999)
   return c
