@@ -139,3 +139,31 @@ def toy(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   c.checkpoint.every_steps = 1000
   set_adam(c, 1e-4, 0.5, 0.999)
   return c
+
+
+# The names a sweep's variants may take: every f-divergence plus "wgan_gp".
+SWEEP_DIVERGENCES = ("gan", "js", "kl", "reverse_kl", "pearson", "neyman",
+                     "squared_hellinger", "jeffrey", "total_variation", "wgan_gp")
+
+
+def with_divergence(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """A copy of ``c`` training with divergence ``name``; "wgan_gp" applies
+  the WGAN-GP defaults (wgan_gp above)."""
+  c = c.copy_and_resolve_references()
+  if name == "wgan_gp":
+    return wgan_gp(c)
+  c.divergence = name
+  return c
+
+
+def sweep(run_config: ml_collections.ConfigDict, names=SWEEP_DIVERGENCES,
+          seeds=(0, 1, 2)) -> ml_collections.ConfigDict:
+  """A sweep config (fgan.sweep): one variant per divergence name of
+  ``names`` built from ``run_config``, crossed with ``seeds``, seeds vmapped."""
+  s = ml_collections.ConfigDict()
+  s.variants = ml_collections.ConfigDict({n: with_divergence(run_config, n) for n in names})
+  s.grid = []
+  s.seeds = list(seeds)
+  s.vmap_seeds = True
+  s.max_seeds_together = 0
+  return s

@@ -172,7 +172,9 @@ class Evaluator:
   always get the same numbers.
   """
 
-  def __init__(self, config, dataset, generator):
+  def __init__(self, config, dataset, generator, shared: "Evaluator | None" = None):
+    """``shared``: an Evaluator of the same data whose classifier and
+    reference features are reused (runs of several seeds)."""
     from fgan import classifier as classifier_lib  # pylint: disable=import-outside-toplevel
     from fgan import data as data_lib  # pylint: disable=import-outside-toplevel
     from fgan import train  # pylint: disable=import-outside-toplevel
@@ -182,7 +184,12 @@ class Evaluator:
     self._z = jax.random.normal(key, (self.num_samples, config.model.z_dim))
     self._generate = jax.jit(lambda p, z: train.generate(generator, p, z, dataset.shape))
     self.info = {}
-    if dataset.arrays:  # images
+    if shared is not None:
+      self.info = shared.info
+      for name in ("classifier", "real_images", "real_features", "means", "stds"):
+        if hasattr(shared, name):
+          setattr(self, name, getattr(shared, name))
+    elif dataset.arrays:  # images
       self.classifier = classifier_lib.load_classifier(config.data)
       test = data_lib.load(config.data, "test")
       self.real_images = test.arrays["images"].astype(np.float32) / 127.5 - 1.0

@@ -142,92 +142,153 @@ def _stop_on_signals():
 
 def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict:
   """Train (or resume) the run ``config`` in ``workdir``; return its summary."""
+  return run_seeds(config, [config.seed], [workdir], overwrite, progress)[0]
+
+
+class _Member:
+  """One run of a group: its seed, work directory, checkpoints and records."""
+
+  def __init__(self, config, seed: int, workdir, overwrite: bool):
+    self.config = config.copy_and_resolve_references()
+    with self.config.unlocked():
+      self.config.seed = int(seed)
+    self.seed = int(seed)
+    self.workdir = pathlib.Path(workdir)
+    _check_workdir(self.workdir, self.config.to_dict(), overwrite)
+    self.summary_path = self.workdir / "summary.json"
+
+  def open(self, dataset, state, is_chief: bool):
+    """Write the run's identity files; restore its newest checkpoint."""
+    if is_chief:
+      _write_json(self.workdir / "config.json", self.config.to_dict())
+      _write_json(self.workdir / "data.json", dataset.info)
+      _write_json(self.workdir / "run.json", {
+          "seed": self.seed, "versions": _versions(), "command": sys.argv,
+          "backend": jax.default_backend(), "process_count": jax.process_count(),
+          "devices": [str(d) for d in jax.devices()]})
+    _check_free_space(self.workdir, state, self.config.checkpoint.keep)
+    self.ckpt = checkpoint.Checkpointer(self.workdir, self.config.checkpoint.keep)
+    self.restored_step, self.state = self.ckpt.restore(state)
+    self.writer = None
+
+  def finished(self) -> bool:
+    return (int(self.restored_step or 0) >= self.config.train.num_steps
+            and self.summary_path.exists())
+
+
+def run_seeds(config, seeds, workdirs, overwrite: bool = False,
+              progress: bool = True) -> list[dict]:
+  """Train (or resume) runs of ``config`` that differ only in their seed,
+  each in its own work directory; return their summaries.
+
+  Several seeds train together in one compiled program: the pure train step
+  vmapped over a leading seed axis of the state (batch draws, latents and
+  initial parameters all derive from each run's own seed, so every run's
+  numbers are those it gets alone, up to float rounding of batched matrix
+  products). Every member must resume from the same step; fgan.sweep groups
+  members by their checkpoints before calling.
+  """
   validation.validate(config)
-  workdir = pathlib.Path(workdir)
-  config_dict = config.to_dict()
-  _check_workdir(workdir, config_dict, overwrite)
+  if len(seeds) != len(workdirs) or len(set(seeds)) != len(seeds) or not seeds:
+    raise validation.ConfigError(
+        f"run_seeds needs distinct seeds, one work directory each; got seeds "
+        f"{list(seeds)} for {len(workdirs)} work directories.")
+  if len(seeds) > 1 and config.parallel.mode != "none":
+    raise validation.ConfigError(
+        f"Seeds train together (vmapped) only with config.parallel.mode = "
+        f"'none', not {config.parallel.mode!r}; train them one by one instead.")
+  members = [_Member(config, s, w, overwrite) for s, w in zip(seeds, workdirs)]
   validation.validate_devices(config)
   dataset = data.load(config.data, "train", jax.process_index(), jax.process_count())
   validation.validate_with_data(config, dataset)
   is_chief = jax.process_index() == 0
 
-  if is_chief:
-    _write_json(workdir / "config.json", config_dict)
-    _write_json(workdir / "data.json", dataset.info)
-    _write_json(workdir / "run.json", {
-        "seed": config.seed, "versions": _versions(), "command": sys.argv,
-        "backend": jax.default_backend(), "process_count": jax.process_count(),
-        "devices": [str(d) for d in jax.devices()]})
-
   generator, critic = train.build_models(config, dataset.shape)
-  state = train.create_state(config, generator, critic, dataset.shape)
-  _check_free_space(workdir, state, config.checkpoint.keep)
-  ckpt = checkpoint.Checkpointer(workdir, config.checkpoint.keep)
-  restored_step, state = ckpt.restore(state)
-  start = int(restored_step or 0)
+  for m in members:
+    m.open(dataset, train.create_state(m.config, generator, critic, dataset.shape),
+           is_chief)
+  starts = {int(m.restored_step or 0) for m in members}
+  if len(starts) > 1:
+    for m in members:
+      m.ckpt.close()
+    raise validation.ConfigError(
+        "Runs trained together must resume from the same step, but their "
+        f"checkpoints are at steps {sorted(starts)}; train them one by one.")
+  start = starts.pop()
   num_steps = config.train.num_steps
-  summary_path = workdir / "summary.json"
-  if start >= num_steps and summary_path.exists():
-    print(f"fgan: run in {workdir} already finished at step {start}; nothing to do.")
-    ckpt.close()
-    return json.loads(summary_path.read_text())
-  if restored_step is not None:
-    print(f"fgan: resuming from checkpoint {start} in {workdir}")
+  if all(m.finished() for m in members):
+    for m in members:
+      print(f"fgan: run in {m.workdir} already finished at step {start}; nothing to do.")
+      m.ckpt.close()
+    return [json.loads(m.summary_path.read_text()) for m in members]
+  if start:
+    print(f"fgan: resuming from checkpoint {start} in "
+          f"{', '.join(str(m.workdir) for m in members)}")
 
-  writer = writers.MetricWriter(workdir, enabled=is_chief)
-  writer.truncate_after(start)
+  for m in members:
+    m.writer = writers.MetricWriter(m.workdir, enabled=is_chief)
+    m.writer.truncate_after(start)
   k = steps_per_call(config)
+  grouped = len(members) > 1
   runner = parallel.Runner(
-      config, lambda axis: train.build_models(config, dataset.shape, axis), dataset, k)
-  device_state, device_data = runner.place(state), runner.place(dataset.arrays)
+      config, lambda axis: train.build_models(config, dataset.shape, axis), dataset, k,
+      num_seeds=len(members) if grouped else 0)
+  stack = lambda trees: jax.tree.map(lambda *xs: np.stack(xs), *trees)
+  device_state = runner.place(stack([m.state for m in members]) if grouped
+                              else members[0].state)
+  device_data = runner.place(dataset.arrays)
   grid = config.eval.grid_size
-  z_fixed = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 2),
-                              (grid * grid, config.model.z_dim))
-  sample_fn = jax.jit(lambda p: train.generate(generator, p, z_fixed, dataset.shape))
+  sample_fn = jax.jit(lambda p, z: train.generate(generator, p, z, dataset.shape))
   reference = (None if dataset.arrays else
                np.asarray(dataset.sample({}, jax.random.PRNGKey(0), 2000)))
 
-  def save_samples(name):
+  def save_samples(m, name):
     if not is_chief:
       return
-    grids.save_samples(workdir / "samples" / f"{name}.png",
-                       np.asarray(sample_fn(state.g_ema_params)), reference, rows=grid)
+    z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(m.seed), 2**31 - 2),
+                          (grid * grid, config.model.z_dim))
+    grids.save_samples(m.workdir / "samples" / f"{name}.png",
+                       np.asarray(sample_fn(m.state.g_ema_params, z)), reference, rows=grid)
 
-  evaluator = None  # built on first use: the classifier may need training
+  evaluators = {}  # built on first use: the classifier may need training
 
-  def evaluate(step):
-    nonlocal evaluator
+  def evaluate(m):
     if not config.eval.metrics:
       return {}
-    if evaluator is None:
-      evaluator = evaluation.Evaluator(config, dataset, generator)
-      _write_json(workdir / "evaluation.json",
-                  {"num_samples": config.eval.num_samples, **evaluator.info})
-    return evaluator(state.g_ema_params)
+    if m.seed not in evaluators:
+      shared = next(iter(evaluators.values()), None)
+      evaluators[m.seed] = evaluation.Evaluator(m.config, dataset, generator, shared)
+      _write_json(m.workdir / "evaluation.json",
+                  {"num_samples": config.eval.num_samples, **evaluators[m.seed].info})
+    return evaluators[m.seed](m.state.g_ema_params)
 
-  def check_finite(step):
+  def check_finite():
     """Stop at the first rejected (non-finite) step unless told to skip."""
-    bad, first = (int(x) for x in runner.host(
+    bad, first = (np.atleast_1d(x) for x in runner.host(
         (device_state.nonfinite_steps, device_state.first_nonfinite_step)))
-    if bad and config.train.on_nonfinite == "stop":
-      raise NonFiniteError(_nonfinite_message(first, ckpt))
-    return bad
+    for m, b, f in zip(members, bad, first):
+      if b and config.train.on_nonfinite == "stop":
+        raise NonFiniteError(_nonfinite_message(int(f), m.ckpt))
+    return [int(b) for b in bad]
 
-  def save_checkpoint(step):
-    check_finite(step)
-    ckpt.save(step, state)
+  def save_checkpoints(step):
+    check_finite()
+    for m in members:
+      m.ckpt.save(step, m.state)
 
   def sync():
-    """The host copy of the device state, for evaluation and checkpoints."""
-    nonlocal state
-    state = runner.host(device_state)
+    """Host copies of the device state, for evaluation and checkpoints."""
+    host = runner.host(device_state)
+    for i, m in enumerate(members):
+      m.state = jax.tree.map(lambda x: x[i], host) if grouped else host
 
   t_start = time.time()
   first_step_s = None
   step, last_log = start, (start, time.time())
-  metrics = {}
-  bar = tqdm(total=num_steps, initial=start, disable=not progress,
-             dynamic_ncols=True, desc=f"{config.divergence}")
+  final = [{} for _ in members]
+  final_eval = [{} for _ in members]
+  bar = tqdm(total=num_steps, initial=start, disable=not progress, dynamic_ncols=True,
+             desc=config.divergence + (f" x{len(members)} seeds" if grouped else ""))
   try:
     with _stop_on_signals() as signals:
       while step < num_steps:
@@ -237,55 +298,67 @@ def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict
           jax.block_until_ready(device_state)
           first_step_s = time.time() - t_start
         bar.update(k)
-        record = {}
+        records = [{} for _ in members]
         if step % config.train.log_every < k or step >= num_steps:
-          metrics = {name: float(v[-1]) for name, v in stacked.items()}
-          metrics["nonfinite_steps"] = check_finite(step)
+          host_metrics = jax.device_get(stacked)
+          bad = check_finite()
           now = time.time()
-          metrics["steps_per_second"] = (step - last_log[0]) / (now - last_log[1])
+          rate = (step - last_log[0]) / (now - last_log[1])
           last_log = (step, now)
-          record.update(metrics)
-          bar.set_postfix(d=f"{metrics['critic_loss']:.3f}",
-                          g=f"{metrics['generator_loss']:.3f}",
-                          F=f"{metrics['divergence_estimate']:.3f}",
-                          refresh=False)
+          for i, r in enumerate(records):
+            r.update({name: float(v[-1, i] if grouped else v[-1])
+                      for name, v in host_metrics.items()})
+            r["nonfinite_steps"], r["steps_per_second"] = bad[i], rate
+            final[i] = dict(r)
+          bar.set_postfix(d=f"{records[0]['critic_loss']:.3f}",
+                          g=f"{records[0]['generator_loss']:.3f}",
+                          F=f"{records[0]['divergence_estimate']:.3f}", refresh=False)
         is_eval = step % config.eval.every_steps < k or step >= num_steps
         is_ckpt = step % config.checkpoint.every_steps < k or step >= num_steps
         if is_eval or is_ckpt or signals:
           sync()
-        if is_eval:
-          save_samples("final" if step >= num_steps else f"step_{step:07d}")
-          final_eval = evaluate(step)
-          record.update({f"eval/{k_}": v for k_, v in final_eval.items()})
-        if record:
-          writer.write(step, record)
+        for i, m in enumerate(members):
+          if is_eval:
+            save_samples(m, "final" if step >= num_steps else f"step_{step:07d}")
+            final_eval[i] = evaluate(m)
+            records[i].update({f"eval/{k_}": v for k_, v in final_eval[i].items()})
+          if records[i]:
+            m.writer.write(step, records[i])
         if is_ckpt:
-          save_checkpoint(step)
+          save_checkpoints(step)
         if signals:
-          save_checkpoint(step)
+          save_checkpoints(step)
           raise Preempted(
               f"fgan: signal {signals[0]} received; saved checkpoint {step} in "
-              f"{workdir}. Rerun the same command to resume.")
-    if start >= num_steps:  # stopped between its last checkpoint and summary
-      save_samples("final")
-      final_eval = evaluate(step)
+              f"{', '.join(str(m.workdir) for m in members)}. Rerun the same "
+              "command to resume.")
+    if start >= num_steps:  # stopped between the last checkpoint and the summary
+      for i, m in enumerate(members):
+        save_samples(m, "final")
+        final_eval[i] = evaluate(m)
   finally:
     bar.close()
-    writer.close()
-    ckpt.close()
+    for m in members:
+      m.writer.close()
+      m.ckpt.close()
 
-  summary = {
-      "step": step, "seed": config.seed, "divergence": config.divergence,
-      "data": {k_: dataset.info[k_] for k_ in ("name", "source", "content_sha256")},
-      "final_metrics": metrics,
-      "eval": final_eval, "eval_info": evaluator.info if evaluator else {},
-      "train_seconds_this_session": time.time() - t_start,
-      "time_to_first_step_s": first_step_s,
-      "resumed_from": restored_step,
-  }
-  if is_chief:
-    _write_json(summary_path, summary)
-  return summary
+  summaries = []
+  for i, m in enumerate(members):
+    summary = {
+        "step": step, "seed": m.seed, "divergence": config.divergence,
+        "data": {k_: dataset.info[k_] for k_ in ("name", "source", "content_sha256")},
+        "final_metrics": final[i],
+        "eval": final_eval[i],
+        "eval_info": evaluators[m.seed].info if m.seed in evaluators else {},
+        "train_seconds_this_session": time.time() - t_start,
+        "time_to_first_step_s": first_step_s,
+        "resumed_from": m.restored_step,
+        "seeds_trained_together": [x.seed for x in members],
+    }
+    if is_chief:
+      _write_json(m.summary_path, summary)
+    summaries.append(summary)
+  return summaries
 
 
 def _nonfinite_message(step, ckpt) -> str:

@@ -57,12 +57,19 @@ class Runner:
   """Compiles ``k`` train steps per call for the config's parallel mode and
   moves state and data to and from the devices."""
 
-  def __init__(self, config, generator_critic_fn, dataset, steps_per_call: int):
+  def __init__(self, config, generator_critic_fn, dataset, steps_per_call: int,
+               num_seeds: int = 0):
+    """``num_seeds`` > 0: the state has a leading axis of that many seeds and
+    the step is vmapped over it (mode "none" only)."""
     self.mode = config.parallel.mode
     axis = AXIS if self.mode == "pmap" else None
     self.generator, self.critic = generator_critic_fn(axis)
     step = train.make_train_step(config, self.generator, self.critic, dataset,
                                  axis_name=axis)
+    if num_seeds:
+      if self.mode != "none":
+        raise ValueError("Vmapped seeds need parallel mode 'none'.")
+      step = jax.vmap(step, in_axes=(0, None))
     fn = train.multi_step(step, steps_per_call)
     if self.mode == "none":
       self._fn = jax.jit(fn, donate_argnums=0)

@@ -1,0 +1,143 @@
+"""Sweeps: vmapped seeds equal seeds run one by one; resume; tables; report."""
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from configs import base
+from fgan import loop
+from fgan import report
+from fgan import sweep
+from fgan import writers
+from tests.conftest import toy_config
+from tests.test_run import _comparable
+from tests.test_run import _final_state
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _max_difference(a, b):
+  return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+             for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
+  c = toy_config(steps=40)
+  together = loop.run_seeds(c, [0, 1, 2], [tmp_path / f"v{s}" for s in range(3)],
+                            progress=False)
+  assert [s["seeds_trained_together"] for s in together] == [[0, 1, 2]] * 3
+  for s in range(3):
+    alone = loop.run(toy_config(steps=40, seed=s), tmp_path / f"a{s}", progress=False)
+    _, state_v = _final_state(toy_config(seed=s), tmp_path / f"v{s}")
+    _, state_a = _final_state(toy_config(seed=s), tmp_path / f"a{s}")
+    assert _max_difference(state_v.g_params, state_a.g_params) < 1e-5
+    assert _max_difference(state_v.d_params, state_a.d_params) < 1e-5
+    rv, ra = (_comparable(writers.read_metrics(tmp_path / f"{p}{s}")) for p in "va")
+    assert [r["step"] for r in rv] == [r["step"] for r in ra]
+    for x, y in zip(rv, ra):
+      for k in x:
+        assert abs(x[k] - y[k]) <= 1e-5 * max(1.0, abs(y[k])), (s, x["step"], k)
+    assert together[s]["eval"]["modes_captured"] == alone["eval"]["modes_captured"]
+  # Different seeds really are different runs.
+  assert writers.read_metrics(tmp_path / "v0")[-1]["critic_loss"] != (
+      writers.read_metrics(tmp_path / "v1")[-1]["critic_loss"])
+
+
+def _tiny_sweep(steps=40, seeds=(0, 1)):
+  s = base.sweep(toy_config(steps=steps), names=("js", "wgan_gp"), seeds=seeds)
+  s.variants.wgan_gp.train.n_critic = 2
+  return s
+
+
+def test_sweep_trains_resumes_skips_and_reports(tmp_path, capsys):
+  # Seed 1 of js was interrupted at step 20: the sweep resumes it alone and
+  # trains seed 0 from scratch (they are at different steps).
+  partial = toy_config(steps=20, seed=1)
+  loop.run(partial, tmp_path / "js" / "seed1", progress=False)
+  (tmp_path / "js" / "seed1" / "summary.json").unlink()
+  results = sweep.run(_tiny_sweep(), tmp_path, progress=False)
+  assert sorted(results) == ["js", "wgan_gp"]
+  assert "resuming from checkpoint 20" in capsys.readouterr().out
+  straight = loop.run(toy_config(steps=40, seed=1), tmp_path / "straight", progress=False)
+  resumed = json.loads((tmp_path / "js" / "seed1" / "summary.json").read_text())
+  assert resumed["eval"] == straight["eval"]
+  assert _comparable(writers.read_metrics(tmp_path / "js" / "seed1")) == _comparable(
+      writers.read_metrics(tmp_path / "straight"))
+  # wgan_gp's two seeds trained together.
+  wgan = json.loads((tmp_path / "wgan_gp" / "seed0" / "summary.json").read_text())
+  assert wgan["seeds_trained_together"] == [0, 1]
+
+  # Rerunning trains nothing.
+  before = (tmp_path / "wgan_gp" / "seed0" / "metrics.jsonl").read_text()
+  sweep.run(_tiny_sweep(), tmp_path, progress=False)
+  assert (tmp_path / "wgan_gp" / "seed0" / "metrics.jsonl").read_text() == before
+
+  rows = report.write(tmp_path)
+  assert [r["variant"] for r in rows] and {r["variant"] for r in rows} == {"js", "wgan_gp"}
+  assert all(r["n"] == 2 for r in rows)
+  # Ranked by modes captured, then high-quality share.
+  keys = [(r["modes_captured_mean"], r["high_quality_share_mean"]) for r in rows]
+  assert keys == sorted(keys, reverse=True)
+  js_modes = [json.loads((tmp_path / "js" / f"seed{s}" / "summary.json").read_text())
+              ["eval"]["modes_captured"] for s in (0, 1)]
+  js_row = next(r for r in rows if r["variant"] == "js")
+  assert js_row["modes_captured_mean"] == np.mean(js_modes)
+  assert js_row["modes_captured_std"] == np.std(js_modes, ddof=1)
+  for name in ("results.csv", "results.md", "results.tex", "results.json",
+               "curves_modes_captured.png", "curves_high_quality_share.png", "samples.png"):
+    assert (tmp_path / name).stat().st_size > 0, name
+  tex = (tmp_path / "results.tex").read_text()
+  assert r"\toprule" in tex and r"\bottomrule" in tex and r"wgan\_gp" in tex
+  with (tmp_path / "results.csv").open() as f:
+    assert len(list(csv.DictReader(f))) == 2
+
+  # The report command rebuilds the same tables from the work directories.
+  md = (tmp_path / "results.md").read_text()
+  for name in ("results.md", "results.csv", "results.tex"):
+    (tmp_path / name).unlink()
+  out = subprocess.run([sys.executable, "-m", "experiments.report", str(tmp_path)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ))
+  assert out.returncode == 0, out.stderr
+  assert (tmp_path / "results.md").read_text() == md and "| js |" in out.stdout
+
+
+def test_grid_crosses_fields_with_variants(tmp_path):
+  s = _tiny_sweep()
+  s.grid = [("train.batch_size", [32, 64])]
+  names = sorted(sweep.variants(s))
+  assert names == ["js__train.batch_size=32", "js__train.batch_size=64",
+                   "wgan_gp__train.batch_size=32", "wgan_gp__train.batch_size=64"]
+  assert sweep.variants(s)["js__train.batch_size=32"].train.batch_size == 32
+  assert len(sweep.members(s, tmp_path)) == 8
+
+
+def test_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
+  s = _tiny_sweep(steps=20, seeds=(0, 1))
+  s.variants.js.optim.critic.learning_rate = 1e12
+  s.variants.js.optim.generator.learning_rate = 1e12
+  sweep.run(s, tmp_path, progress=False)
+  assert (tmp_path / "js" / "seed0" / "failed.json").exists()
+  assert (tmp_path / "wgan_gp" / "seed1" / "summary.json").exists()
+  rows = report.write(tmp_path)
+  js_row = next(r for r in rows if r["variant"] == "js")
+  assert js_row["n"] == 0 and js_row["failed"] == 2
+  assert "diverged" in (tmp_path / "results.md").read_text()
+
+
+def test_sweep_command_line(tmp_path):
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.sweep", "--config=configs/sweep_ring8.py",
+       f"--sweep_dir={tmp_path}", "--config.seeds=(0,)",
+       "--config.grid=[('train.num_steps', [20]), ('model.hidden', [[32, 32]])]"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+  assert out.returncode == 0, out.stderr[-3000:]
+  rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+  assert len(rows) == len(base.SWEEP_DIVERGENCES)
+  assert "fgan.sweep: tables and plots in" in out.stdout
