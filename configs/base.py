@@ -162,8 +162,8 @@ def sweep(run_config: ml_collections.ConfigDict, names=SWEEP_DIVERGENCES,
   ``names`` built from ``run_config``, crossed with ``seeds``, seeds vmapped."""
   s = ml_collections.ConfigDict()
   s.variants = ml_collections.ConfigDict({n: with_divergence(run_config, n) for n in names})
-  s.grid = []
-  s.seeds = list(seeds)
+  s.grid = ()  # ((field, (values...)), ...); tuples so the command line can set them
+  s.seeds = tuple(seeds)
   s.vmap_seeds = True
   s.max_seeds_together = 0
   return s

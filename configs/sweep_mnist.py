@@ -10,7 +10,7 @@ on a 2-core CPU: about 4.5 hours (8 steps/s per seed for the f-GANs, about
 every divergence for 100 steps (about 10 minutes):
 
   python -m experiments.sweep --config=configs/sweep_mnist.py \
-      --config.grid='[("train.num_steps", [100])]' --sweep_dir=runs/sweeps/mnist_100
+      --config.grid='(("train.num_steps", (100,)),)' --sweep_dir=runs/sweeps/mnist_100
 """
 
 from configs import base

@@ -66,7 +66,9 @@ def collect(sweep_dir) -> dict:
 
 def aggregate(collected: dict) -> tuple[list[str], list[dict]]:
   """(metric names, one row per variant with mean/std/n), ranked."""
-  metrics = sorted({k for v in collected.values() for r in v["runs"] for k in r["eval"]})
+  present = {k for v in collected.values() for r in v["runs"] for k in r["eval"]}
+  ranked = [m for m, _ in RANKING if m in present]
+  metrics = ranked + sorted(present - set(ranked))
   rows = []
   for name, v in collected.items():
     row = {"variant": name, "divergence": v["divergence"], "n": len(v["runs"]),

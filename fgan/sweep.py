@@ -47,7 +47,7 @@ def _set_field(config, field: str, value) -> None:
     node = node[p]
   if key not in node:
     raise validation.ConfigError(f"Sweep grid field {field!r} is not a config field.")
-  node[key] = value
+  node[key] = list(value) if isinstance(node[key], list) else value
 
 
 def _format(value) -> str:

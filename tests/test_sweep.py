@@ -110,7 +110,7 @@ def test_sweep_trains_resumes_skips_and_reports(tmp_path, capsys):
 
 def test_grid_crosses_fields_with_variants(tmp_path):
   s = _tiny_sweep()
-  s.grid = [("train.batch_size", [32, 64])]
+  s.grid = (("train.batch_size", (32, 64)),)
   names = sorted(sweep.variants(s))
   assert names == ["js__train.batch_size=32", "js__train.batch_size=64",
                    "wgan_gp__train.batch_size=32", "wgan_gp__train.batch_size=64"]
@@ -135,7 +135,7 @@ def test_sweep_command_line(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "experiments.sweep", "--config=configs/sweep_ring8.py",
        f"--sweep_dir={tmp_path}", "--config.seeds=(0,)",
-       "--config.grid=[('train.num_steps', [20]), ('model.hidden', [[32, 32]])]"],
+       "--config.grid=(('train.num_steps', (20,)), ('model.hidden', ((32, 32),)))"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ))
   assert out.returncode == 0, out.stderr[-3000:]
   rows = list(csv.DictReader((tmp_path / "results.csv").open()))

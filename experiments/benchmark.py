@@ -1,0 +1,133 @@
+r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
+
+  python -m experiments.benchmark [--sections=peak,toy,dcgan] [--seeds=8]
+
+Sections (each prints its figures; all run through fgan.parallel.Runner,
+the path experiments.run and experiments.sweep use):
+  peak   the machine's float32 matmul rate (2048^3 products, jax), the
+         reference for "share of peak"
+  toy    the WGAN-GP toy setup (MLP 3x512, batch 256, ring of 8; js, 1
+         critic step): one seed, then N seeds trained together (vmapped) and
+         the ratio of N-seed to one-seed throughput; also a 3x128 MLP, the
+         sweep's toy model
+  dcgan  the 28x28 DCGAN of configs/js_mnist.py (critic without batch norm,
+         as in the issue's reference) at batch 64 and 256: iterations/s,
+         images/s, GFLOP per iteration (XLA's cost analysis), share of the
+         matmul peak, time to the first step; N seeds vmapped at batch 64
+
+"N seeds together vs one after another" is the ratio (N-seed iterations/s x
+N) / (one-seed iterations/s): above 1, vmapping them is faster.
+"""
+
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs import base
+from fgan import data
+from fgan import parallel
+from fgan import train
+
+_SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"], "Sections to run.")
+_SEEDS = flags.DEFINE_integer("seeds", 8, "Seeds trained together in the vmapped runs.")
+_SECONDS = flags.DEFINE_float("seconds", 5.0, "Timing length of each measurement.")
+
+
+def matmul_peak(n: int = 2048, seconds: float = 3.0) -> float:
+  """float32 GFLOP/s of an n x n x n matrix product."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+  f = jax.jit(lambda a: a @ a)
+  f(a).block_until_ready()
+  count, t = 0, time.perf_counter()
+  while time.perf_counter() - t < seconds:
+    f(a).block_until_ready()
+    count += 1
+  return 2 * n**3 * count / (time.perf_counter() - t) / 1e9
+
+
+def throughput(config, num_seeds: int = 1, seconds: float = 5.0) -> dict:
+  """Iterations/s of the config's train step for ``num_seeds`` seeds
+  trained together (1: the plain step), GFLOP per call and time to the
+  first step (compilation included)."""
+  dataset = data.load(config.data)
+  t0 = time.perf_counter()
+  g, d = train.build_models(config, dataset.shape)
+  states = [train.create_state(config.copy_and_resolve_references(), g, d, dataset.shape)
+            for _ in range(num_seeds)]
+  for i, s in enumerate(states):  # distinct seeds
+    states[i] = s.replace(key=jax.random.PRNGKey(i))
+  state = jax.tree.map(lambda *x: np.stack(x), *states) if num_seeds > 1 else states[0]
+  runner = parallel.Runner(config, lambda axis: train.build_models(config, dataset.shape, axis),
+                           dataset, 1, num_seeds=num_seeds if num_seeds > 1 else 0)
+  state, arrays = runner.place(state), runner.place(dataset.arrays)
+  cost = runner._fn.lower(state, arrays).compile().cost_analysis()  # pylint: disable=protected-access
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  state, _ = runner(state, arrays)
+  jax.block_until_ready(state)
+  first = time.perf_counter() - t0
+  count, t = 0, time.perf_counter()
+  while time.perf_counter() - t < seconds or count < 3:
+    state, _ = runner(state, arrays)
+    count += 1
+  jax.block_until_ready(state)
+  rate = count / (time.perf_counter() - t)
+  return {"iterations_per_s": rate, "gflop_per_iteration": cost.get("flops", float("nan")) / 1e9,
+          "first_step_s": first}
+
+
+def toy_config(hidden):
+  c = base.toy(base.get_base_config(), "ring8")
+  c.model.hidden = list(hidden)
+  return c
+
+
+def dcgan_config(batch: int):
+  c = base.get_base_config()
+  c.model.critic_norm = "none"
+  c.train.batch_size = batch
+  return c
+
+
+def report(label: str, r: dict, peak: float | None, batch: int, seeds: int = 1) -> None:
+  gflops = r["iterations_per_s"] * r["gflop_per_iteration"]
+  share = f", {100 * gflops / peak:.0f}% of peak" if peak else ""
+  print(f"{label}: {r['iterations_per_s']:.2f} it/s ({seeds} seed{'s' * (seeds > 1)}), "
+        f"{r['iterations_per_s'] * batch * seeds:.0f} images/s, "
+        f"{r['gflop_per_iteration']:.2f} GFLOP/it, {gflops:.0f} GFLOP/s{share}; "
+        f"first step {r['first_step_s']:.1f} s", flush=True)
+
+
+def main(argv):
+  del argv
+  print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+  peak = None
+  n, secs = _SEEDS.value, _SECONDS.value
+  if "peak" in _SECTIONS.value:
+    peak = matmul_peak()
+    print(f"peak: float32 matmul 2048^3: {peak:.0f} GFLOP/s", flush=True)
+  if "toy" in _SECTIONS.value:
+    for hidden in ((512, 512, 512), (128, 128, 128)):
+      c = toy_config(hidden)
+      one = throughput(c, 1, secs)
+      many = throughput(c, n, secs)
+      label = f"toy MLP {'x'.join(map(str, hidden))} batch 256"
+      report(label, one, peak, 256)
+      report(label, many, peak, 256, n)
+      print(f"{label}: {n} seeds together vs one after another: "
+            f"{n * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
+  if "dcgan" in _SECTIONS.value:
+    for batch in (64, 256):
+      report(f"DCGAN 28x28 batch {batch}", throughput(dcgan_config(batch), 1, secs), peak, batch)
+    one = throughput(dcgan_config(64), 1, secs)
+    many = throughput(dcgan_config(64), min(n, 4), secs)
+    report("DCGAN 28x28 batch 64", many, peak, 64, min(n, 4))
+    print(f"DCGAN batch 64: {min(n, 4)} seeds together vs one after another: "
+          f"{min(n, 4) * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

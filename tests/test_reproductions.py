@@ -1,0 +1,88 @@
+"""Reduced versions of the reproduction scripts in experiments/."""
+
+import csv
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fgan import gaussian_fit
+from fgan import information
+from fgan.data import toy
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _script(name, *args, timeout=600):
+  out = subprocess.run([sys.executable, "-m", f"experiments.{name}", *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+  return out.stdout
+
+
+def _rows(path):
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+def test_exact_minimiser_of_kl_matches_the_mixture_moments():
+  # argmin_theta KL(P || N(mu, sigma^2)) is moment matching.
+  w, m, s = np.array([0.3, 0.7]), np.array([-1.0, 2.0]), np.array([0.5, 1.0])
+  mean = np.sum(w * m)
+  std = np.sqrt(np.sum(w * (s**2 + m**2)) - mean**2)
+  mu, sigma, _ = gaussian_fit.exact_minimiser("kl", gaussian_fit.mixture_log_pdf(w, m, s))
+  assert abs(mu - mean) < 1e-4 and abs(sigma - std) < 1e-4
+  # Reverse KL (mode seeking) is narrower than KL (mass covering).
+  _, sigma_rev, _ = gaussian_fit.exact_minimiser(
+      "reverse_kl", gaussian_fit.mixture_log_pdf(w, m, s))
+  assert sigma_rev < sigma
+
+
+def test_gaussian_fit_script_learns_the_exact_minimisers(tmp_path):
+  _script("gaussian_fit", "--divergences=kl,js", "--num_steps=2000", "--tolerance=0.05",
+          f"--out={tmp_path}")
+  rows = _rows(tmp_path / "gaussian_fit.csv")
+  assert [r["divergence"] for r in rows] == ["kl", "js"]
+  for r in rows:
+    assert abs(float(r["mu"]) - float(r["mu_exact"])) < 0.05
+    assert abs(float(r["sigma"]) - float(r["sigma_exact"])) < 0.05
+  assert (tmp_path / "gaussian_fit.png").stat().st_size > 0
+
+
+def test_parallel_lines_estimates_match_closed_forms(tmp_path):
+  _script("parallel_lines", "--thetas=0,1", "--num_steps=1500", f"--out={tmp_path}")
+  rows = {(r["divergence"], float(r["theta"])): r for r in _rows(tmp_path / "parallel_lines.csv")}
+  assert abs(float(rows["js", 1.0]["estimate"]) - math.log(2)) < 0.05 * math.log(2)
+  assert abs(float(rows["wasserstein", 1.0]["estimate"]) - 1.0) < 0.05
+  assert abs(float(rows["total_variation", 1.0]["estimate"]) - 1.0) < 0.05
+  assert float(rows["kl", 1.0]["estimate"]) > 2.0  # closed form: infinite
+  assert all(abs(float(rows[n, 0.0]["estimate"])) < 0.02
+             for n in ("js", "total_variation", "wasserstein"))
+  assert (tmp_path / "parallel_lines.png").stat().st_size > 0
+
+
+def test_cross_entropy_vs_kl_demo(tmp_path):
+  _script("cross_entropy_vs_kl", f"--out={tmp_path}")
+  rows = _rows(tmp_path / "cross_entropy_vs_kl.csv")
+  h = float(information.entropy(np.array([0.1, 0.2, 0.3, 0.4])))
+  assert len(rows) == 20
+  for r in rows:
+    assert abs(float(r["cross_entropy_minus_kl"]) - h) < 1e-5
+  md = (tmp_path / "cross_entropy_vs_kl.md").read_text()
+  assert "| 2.1880 | 0.9082 | 2.1880, 0.9082 |" in md
+
+
+def test_mode_collapse_table(tmp_path):
+  _script("mode_collapse", f"--out={tmp_path}", "--names=js,wgan_gp", "--num_steps=30",
+          "--hidden=32,32")
+  md = (tmp_path / "mode_collapse.md").read_text()
+  for data_name in ("ring8", "grid25"):
+    rows = _rows(tmp_path / data_name / "results.csv")
+    assert sorted(r["variant"] for r in rows) == ["js", "wgan_gp"]
+    assert all(r["n"] == "3" for r in rows)
+    assert f"| {data_name} | js | 3 |" in md
+  assert "VEEGAN" in md and "PacGAN" in md
