@@ -17,6 +17,13 @@ the path experiments.run and experiments.sweep use):
 
 "N seeds together vs one after another" is the ratio (N-seed iterations/s x
 N) / (one-seed iterations/s): above 1, vmapping them is faster.
+
+The peer (when torch is installed; skipped with a note otherwise): the same
+networks in PyTorch eager (experiments/torch_peer.py, --torch_threads
+threads), weights copied from fgan's, and first a check that both compute
+the same critic and generator losses on the same weights and batch. Both use
+the standard GAN loss (fgan divergence "gan"), Adam(2e-4, (0.5, 0.999)), one
+critic and one generator step per iteration.
 """
 
 import time
@@ -29,12 +36,14 @@ import numpy as np
 
 from configs import base
 from fgan import data
+from fgan import losses
 from fgan import parallel
 from fgan import train
 
 _SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"], "Sections to run.")
 _SEEDS = flags.DEFINE_integer("seeds", 8, "Seeds trained together in the vmapped runs.")
 _SECONDS = flags.DEFINE_float("seconds", 5.0, "Timing length of each measurement.")
+_THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0 = cores).")
 
 
 def matmul_peak(n: int = 2048, seconds: float = 3.0) -> float:
@@ -81,15 +90,68 @@ def throughput(config, num_seeds: int = 1, seconds: float = 5.0) -> dict:
 
 def toy_config(hidden):
   c = base.toy(base.get_base_config(), "ring8")
+  c.divergence = "gan"
   c.model.hidden = list(hidden)
+  base.set_adam(c, 2e-4, 0.5, 0.999)
   return c
 
 
 def dcgan_config(batch: int):
   c = base.get_base_config()
+  c.divergence = "gan"
   c.model.critic_norm = "none"
   c.train.batch_size = batch
   return c
+
+
+def torch_peer():
+  """experiments.torch_peer, or None (with a note) without torch."""
+  try:
+    import torch  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    print("peer: torch is not installed; PyTorch figures skipped "
+          "(pip install torch to compare).")
+    return None
+  from experiments import torch_peer as peer  # pylint: disable=import-outside-toplevel
+  torch.set_num_threads(_THREADS.value or torch.get_num_threads())
+  print(f"peer: torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+  return peer
+
+
+def same_losses(config, peer, g_torch, d_torch, to_torch) -> float:
+  """Largest relative difference between fgan's and the peer's critic and
+  generator losses on the same weights, real batch and latents."""
+  import torch  # pylint: disable=import-outside-toplevel
+  dataset = data.load(config.data)
+  g, d = train.build_models(config, dataset.shape)
+  state = train.create_state(config, g, d, dataset.shape)
+  key_real, key_z = jax.random.split(jax.random.PRNGKey(1))
+  real = dataset.sample(dataset.arrays, key_real, config.train.batch_size)
+  z = jax.random.normal(key_z, (config.train.batch_size, config.model.z_dim))
+  v = lambda x: d.apply(state.d_params, x)[:, 0]
+  fake = train.generate(g, state.g_params, z, dataset.shape)
+  ours = [losses.critic_loss(config.divergence, v(real), v(fake)),
+          losses.generator_loss(config.divergence, v(fake), config.generator_loss)]
+  g_torch.load_flax(jax.device_get(state.g_params))
+  d_torch.load_flax(jax.device_get(state.d_params))
+  with torch.no_grad():
+    fake_t = g_torch(torch.from_numpy(np.array(z)))
+    theirs = [peer.critic_loss(d_torch, to_torch(real), fake_t),
+              peer.generator_loss(d_torch, fake_t)]
+  return max(abs(float(a) - float(b)) / abs(float(a)) for a, b in zip(ours, theirs))
+
+
+def compare(label, config, peer, g_torch, d_torch, to_torch, sample_real, ours, secs):
+  """Check equal losses, time the peer, print the ratio."""
+  diff = same_losses(config, peer, g_torch, d_torch, to_torch)
+  status = "same" if diff < 1e-4 else "DIFFERENT"
+  print(f"{label}: fgan and PyTorch losses on the same weights and batch: {status} "
+        f"(largest relative difference {diff:.1e})", flush=True)
+  trainer = peer.Trainer(g_torch, d_torch, config.model.z_dim, sample_real,
+                         config.train.batch_size)
+  rate, first = trainer.throughput(secs)
+  print(f"{label}: PyTorch eager {rate:.2f} it/s (first step {first:.2f} s); "
+        f"fgan / PyTorch = {ours['iterations_per_s'] / rate:.2f}x", flush=True)
 
 
 def report(label: str, r: dict, peak: float | None, batch: int, seeds: int = 1) -> None:
@@ -109,6 +171,7 @@ def main(argv):
   if "peak" in _SECTIONS.value:
     peak = matmul_peak()
     print(f"peak: float32 matmul 2048^3: {peak:.0f} GFLOP/s", flush=True)
+  peer = torch_peer()
   if "toy" in _SECTIONS.value:
     for hidden in ((512, 512, 512), (128, 128, 128)):
       c = toy_config(hidden)
@@ -119,9 +182,21 @@ def main(argv):
       report(label, many, peak, 256, n)
       print(f"{label}: {n} seeds together vs one after another: "
             f"{n * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
+      if peer:
+        import torch  # pylint: disable=import-outside-toplevel
+        compare(label, c, peer, peer.MLP(c.model.z_dim, hidden, 2), peer.MLP(2, hidden, 1),
+                lambda x: torch.from_numpy(np.array(x)), peer.ring8_sampler(), one, secs)
   if "dcgan" in _SECTIONS.value:
     for batch in (64, 256):
-      report(f"DCGAN 28x28 batch {batch}", throughput(dcgan_config(batch), 1, secs), peak, batch)
+      c = dcgan_config(batch)
+      ours = throughput(c, 1, secs)
+      report(f"DCGAN 28x28 batch {batch}", ours, peak, batch)
+      if peer:
+        import torch  # pylint: disable=import-outside-toplevel
+        to_torch = lambda x: torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).contiguous()
+        images = data.load(c.data).arrays["images"]
+        compare(f"DCGAN 28x28 batch {batch}", c, peer, peer.DCGANGenerator(),
+                peer.DCGANCritic(), to_torch, peer.image_sampler(images), ours, secs)
     one = throughput(dcgan_config(64), 1, secs)
     many = throughput(dcgan_config(64), min(n, 4), secs)
     report("DCGAN 28x28 batch 64", many, peak, 64, min(n, 4))

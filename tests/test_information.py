@@ -9,6 +9,7 @@ from experiments.cross_entropy_vs_kl import P  # seed 000's P
 from experiments.cross_entropy_vs_kl import SEED_000  # its Q and printed values
 from fgan import information as info
 
+
 @pytest.mark.parametrize("q,ce,kl", SEED_000)
 def test_seed_000_worked_numbers(q, ce, kl):
   assert round(float(info.cross_entropy(P, q)), 4) == ce
