@@ -68,10 +68,11 @@ def main(argv):
     sweep.run(sweep_config(module), out / data_name, progress=False)
     for r in report.write(out / data_name):
       n = str(r["n"]) + (f" ({r['failed']} diverged)" if r["failed"] else "")
-      lines.append(f"| {data_name} | {r['variant']} | {n} | "
-                   f"{r['modes_captured_mean']:.1f} ± {r['modes_captured_std']:.1f} | "
-                   f"{100 * r['high_quality_share_mean']:.1f} ± "
-                   f"{100 * r['high_quality_share_std']:.1f} |")
+      cells = ("— | —" if not r["n"] else
+               f"{r['modes_captured_mean']:.1f} ± {r['modes_captured_std']:.1f} | "
+               f"{100 * r['high_quality_share_mean']:.1f} ± "
+               f"{100 * r['high_quality_share_std']:.1f}")
+      lines.append(f"| {data_name} | {r['variant']} | {n} | {cells} |")
       csv.append(f"{data_name},{r['variant']},{r['n']},{r['failed']},"
                  f"{r['modes_captured_mean']},{r['modes_captured_std']},"
                  f"{r['high_quality_share_mean']},{r['high_quality_share_std']}")

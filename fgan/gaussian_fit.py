@@ -44,29 +44,48 @@ def mixture_log_pdf(weights, means, stds):
   return log_p
 
 
-def exact_minimiser(div, log_p, start=(0.0, 1.0)) -> tuple[float, float, float]:
-  """(mu*, sigma*, D_f(P || N(mu*, sigma*^2))) by Nelder-Mead on (mu, log sigma)."""
+def exact_minimiser(div, log_p, starts=((0.0, 1.0),)) -> tuple[float, float, float]:
+  """(mu*, sigma*, D_f(P || N(mu*, sigma*^2))): the best of Nelder-Mead runs
+  on (mu, log sigma) from each of ``starts`` (the objective need not be
+  convex: Neyman's chi-square has a local minimum on each mode)."""
   def objective(theta):
     mu, sigma = theta[0], np.exp(theta[1])
     log_q = lambda x: np.asarray(information.normal_log_pdf(x, mu, sigma), np.float64)
-    return information.f_divergence_density(div, log_p, log_q, GRID)
+    value = information.f_divergence_density(div, log_p, log_q, GRID)
+    return value if np.isfinite(value) else np.inf
 
-  result = scipy.optimize.minimize(
-      objective, np.array([start[0], np.log(start[1])]), method="Nelder-Mead",
-      options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000})
-  return float(result.x[0]), float(np.exp(result.x[1])), float(result.fun)
+  best = None
+  for mu0, sigma0 in starts:
+    with np.errstate(invalid="ignore"):  # infinite values on the simplex
+      result = scipy.optimize.minimize(
+          objective, np.array([mu0, np.log(sigma0)]), method="Nelder-Mead",
+          options={"xatol": 1e-6, "fatol": 1e-10, "maxiter": 4000})
+    if best is None or result.fun < best.fun:
+      best = result
+  return float(best.x[0]), float(np.exp(best.x[1])), float(best.fun)
+
+
+def mixture_starts(weights, means, stds) -> list[tuple[float, float]]:
+  """Starting points for exact_minimiser: the moment-matched Gaussian and
+  each component widened by 10%."""
+  w, m, s = (np.asarray(a, np.float64).reshape(-1) for a in (weights, means, stds))
+  mean = float(np.sum(w * m))
+  std = float(np.sqrt(np.sum(w * (s**2 + m**2)) - mean**2))
+  return [(mean, std)] + [(float(a), 1.1 * float(b)) for a, b in zip(m, s)]
 
 
 def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
         hidden=(64, 64), critic_lr: float = 1e-3, generator_lr: float = 2e-3,
-        n_critic: int = 5) -> tuple[float, float]:
-  """(mu, sigma) of the Gaussian generator trained as an f-GAN against
-  samples of P (sample_p(key, n) -> (n, 1)); deterministic given ``key``."""
+        n_critic: int = 5, init=(0.0, 1.0)) -> tuple[float, float]:
+  """(mu, sigma) of the Gaussian generator N(init) trained as an f-GAN
+  against samples of P (sample_p(key, n) -> (n, 1)); deterministic given
+  ``key``."""
   div = divergences.get(div)
   critic = models.MLP(hidden=tuple(hidden), out=1)
   k_init, k_train = jax.random.split(key)
   d_params = critic.init(k_init, jnp.zeros((1, 1)))
-  g_params = {"mu": jnp.zeros(()), "log_sigma": jnp.zeros(())}
+  g_params = {"mu": jnp.asarray(init[0], jnp.float32),
+              "log_sigma": jnp.log(jnp.asarray(init[1], jnp.float32))}
   d_opt = optax.adam(critic_lr, b1=0.5)
   g_opt = optax.adam(optax.cosine_decay_schedule(generator_lr, num_steps, 0.05), b1=0.5)
 
