@@ -16,6 +16,7 @@ import pathlib
 
 from absl import app
 from absl import flags
+from absl import logging
 
 from configs import sweep_grid25
 from configs import sweep_ring8
@@ -60,6 +61,7 @@ def sweep_config(module):
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint at INFO
   out = pathlib.Path(_OUT.value)
   lines = ["| data | variant | n | modes captured | high-quality share (%) |",
            "|---|---|---|---|---|"]

@@ -4,7 +4,7 @@ grid over other fields) times seeds, each member an ordinary run.
 A sweep config (configs/sweep_*.py) holds
 
   variants           {name: run config}: usually one per divergence
-  grid               [(field, [values...]), ...] crossed with every variant
+  grid               ((field, (values...)), ...) crossed with every variant
                      (a member's name gets "__field=value" appended;
                      list values as 512x512)
   seeds              seeds of every variant
@@ -36,7 +36,7 @@ from fgan import validation
 class Member:
   variant: str
   seed: int
-  config: object  # the variant's run config (seed set per member)
+  config: object  # the variant's run config; loop.run_seeds sets the seed
   workdir: pathlib.Path
 
 
