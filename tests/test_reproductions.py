@@ -43,10 +43,13 @@ def test_exact_minimiser_of_kl_matches_the_mixture_moments():
 
 
 def test_gaussian_fit_script_learns_the_exact_minimisers(tmp_path):
-  _script("gaussian_fit", "--divergences=kl,js", "--num_steps=2000", "--tolerance=0.05",
-          f"--out={tmp_path}")
+  # Reverse KL's minimiser (0.976, 1.511) is far from the generator's start
+  # at P's moments (0.5, 1.70): the fit has to travel to it.
+  _script("gaussian_fit", "--divergences=reverse_kl", "--num_steps=1200",
+          "--tolerance=0.05", f"--out={tmp_path}")
   rows = _rows(tmp_path / "gaussian_fit.csv")
-  assert [r["divergence"] for r in rows] == ["kl", "js"]
+  assert [r["divergence"] for r in rows] == ["reverse_kl"]
+  assert float(rows[0]["mu_exact"]) > 0.9
   for r in rows:
     assert abs(float(r["mu"]) - float(r["mu_exact"])) < 0.05
     assert abs(float(r["sigma"]) - float(r["sigma_exact"])) < 0.05
