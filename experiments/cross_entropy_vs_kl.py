@@ -17,6 +17,7 @@ from absl import flags
 import numpy as np
 
 from fgan import information
+from fgan import report
 
 _OUT = flags.DEFINE_string("out", "experiments/results/cross_entropy_vs_kl", "Output folder.")
 _NUM_Q = flags.DEFINE_integer("num_q", 10, "Number of random Q.")
@@ -66,9 +67,7 @@ def write(random_rows, seed_rows, out: pathlib.Path) -> None:
   md += ["", f"H(P) = {h:.4f} nats = H(P, Q) − KL(P‖Q) for every Q."]
   (out / "cross_entropy_vs_kl.md").write_text("\n".join(md) + "\n")
 
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  plt = report.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
   idx = np.arange(1, len(random_rows) + 1)
   ax.plot(idx, [r["cross_entropy"] for r in random_rows], "o-", label="Cross entropy H(P, Q)")
@@ -76,12 +75,9 @@ def write(random_rows, seed_rows, out: pathlib.Path) -> None:
   ax.axhline(h, color="gray", ls=":", label=f"H(P) = {h:.4f}")
   ax.set_xlabel("Q index")
   ax.set_ylabel("nats")
-  ax.set_title("Cross entropy vs KL divergence, P = [0.1, 0.2, 0.3, 0.4]")
   ax.grid(True)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(out / "cross_entropy_vs_kl.png")
-  plt.close(fig)
+  report.save_figure(fig, ax, out / "cross_entropy_vs_kl.png",
+                     "Cross entropy vs KL divergence, P = [0.1, 0.2, 0.3, 0.4]")
 
 
 def main(argv):

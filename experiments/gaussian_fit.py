@@ -26,6 +26,7 @@ import numpy as np
 
 from fgan import divergences
 from fgan import gaussian_fit
+from fgan import report
 from fgan.data import toy
 
 F_DIVERGENCES = [n for n in divergences.names() if not divergences.get(n).is_ipm]
@@ -81,9 +82,7 @@ def write(rows, out: pathlib.Path, num_steps: int, seed: int) -> None:
          f"loss, last quarter of iterates averaged, started at P's sample mean and std; seed {seed}."]
   (out / "gaussian_fit.md").write_text("\n".join(md) + "\n")
 
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  plt = report.pyplot()
   from fgan import information  # pylint: disable=import-outside-toplevel
   weights, means, stds = toy.mixture_params(MIXTURE)
   x = np.linspace(-4, 6, 1000)
@@ -96,11 +95,8 @@ def write(rows, out: pathlib.Path, num_steps: int, seed: int) -> None:
             label=f"{r['divergence']} learned")
     ax.plot(x, np.exp(information.normal_log_pdf(x, r["mu_exact"], r["sigma_exact"])),
             color=color, ls=":")
-  ax.set_title("Gaussian fits to a mixture (solid: learned, dotted: exact minimiser)")
-  ax.legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(out / "gaussian_fit.png")
-  plt.close(fig)
+  report.save_figure(fig, ax, out / "gaussian_fit.png",
+                     "Gaussian fits to a mixture (solid: learned, dotted: exact minimiser)")
 
 
 def main(argv):

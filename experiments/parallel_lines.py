@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fgan import estimation
+from fgan import report
 
 _OUT = flags.DEFINE_string("out", "experiments/results/parallel_lines", "Output folder.")
 _STEPS = flags.DEFINE_integer("num_steps", 3000, "Critic training steps per estimate.")
@@ -102,9 +103,7 @@ def write(rows, out: pathlib.Path, num_steps: int) -> None:
          "batch 512, F on 100,000 fresh samples per side; W1 with gradient penalty 100."]
   (out / "parallel_lines.md").write_text("\n".join(md) + "\n")
 
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  plt = report.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
   dense = np.linspace(min(thetas), max(thetas), 401)
   for name, color in zip(NAMES, ("C0", "C1", "C2", "C3", "C4")):
@@ -119,11 +118,8 @@ def write(rows, out: pathlib.Path, num_steps: int) -> None:
   ax.set_xlabel("θ")
   ax.set_ylabel("divergence / distance")
   ax.set_ylim(-0.1, 2.5)
-  ax.set_title("Parallel lines: JS stuck at log 2, W1 = |θ|")
-  ax.legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(out / "parallel_lines.png")
-  plt.close(fig)
+  report.save_figure(fig, ax, out / "parallel_lines.png",
+                     "Parallel lines: JS stuck at log 2, W1 = |θ|")
 
 
 def main(argv):

@@ -120,15 +120,25 @@ def write_tables(sweep_dir, metrics: list[str], rows: list[dict], provenance: di
   (sweep_dir / "results.tex").write_text("\n".join(tex) + "\n")
 
 
-def _pyplot():
+def pyplot():
+  """matplotlib.pyplot on the file-only Agg backend (imported on first use)."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   return plt
 
 
+def save_figure(fig, ax, path, title: str) -> None:
+  """Title, legend, tight layout, write ``path``, close."""
+  ax.set_title(title)
+  ax.legend(fontsize=6)
+  fig.tight_layout()
+  fig.savefig(path)
+  pyplot().close(fig)
+
+
 def plot_curves(sweep_dir, collected: dict, metrics: list[str]) -> None:
-  plt = _pyplot()
+  plt = pyplot()
   for m in metrics:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for name, v in collected.items():
@@ -150,7 +160,7 @@ def plot_curves(sweep_dir, collected: dict, metrics: list[str]) -> None:
 
 
 def plot_samples(sweep_dir, collected: dict) -> None:
-  plt = _pyplot()
+  plt = pyplot()
   from PIL import Image  # pylint: disable=import-outside-toplevel
   shown = [(name, pathlib.Path(v["runs"][0]["workdir"]) / "samples" / "final.png")
            for name, v in collected.items() if v["runs"]]
