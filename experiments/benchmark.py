@@ -58,33 +58,34 @@ def matmul_peak(n: int = 2048, seconds: float = 3.0) -> float:
   return 2 * n**3 * count / (time.perf_counter() - t) / 1e9
 
 
-def throughput(config, num_seeds: int = 1, seconds: float = 5.0) -> dict:
+def throughput(config, num_seeds: int = 1, seconds: float = 5.0,
+               min_iterations: int = 3) -> dict:
   """Iterations/s of the config's train step for ``num_seeds`` seeds
-  trained together (1: the plain step), GFLOP per call and time to the
-  first step (compilation included)."""
+  (config.seed, config.seed + 1, ...) trained together (1: the plain step),
+  timed for ``seconds`` and at least ``min_iterations`` calls; GFLOP per call
+  (XLA's cost analysis) and time to the first step (compilation included)."""
   dataset = data.load(config.data)
   t0 = time.perf_counter()
   g, d = train.build_models(config, dataset.shape)
-  states = [train.create_state(config.copy_and_resolve_references(), g, d, dataset.shape)
-            for _ in range(num_seeds)]
-  for i, s in enumerate(states):  # distinct seeds
-    states[i] = s.replace(key=jax.random.PRNGKey(i))
+  states = []
+  for i in range(num_seeds):
+    c = config.copy_and_resolve_references()
+    c.seed = config.seed + i
+    states.append(train.create_state(c, g, d, dataset.shape))
   state = jax.tree.map(lambda *x: np.stack(x), *states) if num_seeds > 1 else states[0]
   runner = parallel.Runner(config, lambda axis: train.build_models(config, dataset.shape, axis),
                            dataset, 1, num_seeds=num_seeds if num_seeds > 1 else 0)
   state, arrays = runner.place(state), runner.place(dataset.arrays)
-  cost = runner._fn.lower(state, arrays).compile().cost_analysis()  # pylint: disable=protected-access
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   state, _ = runner(state, arrays)
   jax.block_until_ready(state)
   first = time.perf_counter() - t0
   count, t = 0, time.perf_counter()
-  while time.perf_counter() - t < seconds or count < 3:
+  while time.perf_counter() - t < seconds or count < min_iterations:
     state, _ = runner(state, arrays)
     count += 1
   jax.block_until_ready(state)
   rate = count / (time.perf_counter() - t)
-  return {"iterations_per_s": rate, "gflop_per_iteration": cost.get("flops", float("nan")) / 1e9,
+  return {"iterations_per_s": rate, "gflop_per_iteration": runner.gflop(state, arrays),
           "first_step_s": first}
 
 

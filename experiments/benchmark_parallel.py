@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -30,25 +29,13 @@ _CHILD = flags.DEFINE_integer("child", 0, "Internal: run one measurement.")
 def measure(mode, batch, steps):
   import jax  # pylint: disable=import-outside-toplevel
   from configs import js_mnist  # pylint: disable=import-outside-toplevel
-  from fgan import data, parallel, train  # pylint: disable=import-outside-toplevel
+  from experiments import benchmark  # pylint: disable=import-outside-toplevel
   config = js_mnist.get_config()
   config.train.batch_size = batch
   config.parallel.mode = mode if jax.device_count() > 1 else "none"
-  ds = data.load(config.data)
-  runner = parallel.Runner(config, lambda a: train.build_models(config, ds.shape, a), ds, 1)
-  g, d = train.build_models(config, ds.shape)
-  state = runner.place(train.create_state(config, g, d, ds.shape))
-  arrays = runner.place(ds.arrays)
-  t = time.time()
-  state, _ = runner(state, arrays)
-  jax.block_until_ready(state)
-  first = time.time() - t
-  t = time.time()
-  for _ in range(steps):
-    state, _ = runner(state, arrays)
-  jax.block_until_ready(state)
+  r = benchmark.throughput(config, seconds=0.0, min_iterations=steps)
   return {"devices": jax.device_count(), "backend": jax.default_backend(),
-          "steps_per_second": steps / (time.time() - t), "first_step_s": first}
+          "steps_per_second": r["iterations_per_s"], "first_step_s": r["first_step_s"]}
 
 
 def main(argv):

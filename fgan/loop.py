@@ -242,13 +242,16 @@ def run_seeds(config, seeds, workdirs, overwrite: bool = False,
   reference = (None if dataset.arrays else
                np.asarray(dataset.sample({}, jax.random.PRNGKey(0), 2000)))
 
+  z_fixed = {m.seed: jax.random.normal(  # each run's fixed latent batch
+      jax.random.fold_in(jax.random.PRNGKey(m.seed), 2**31 - 2),
+      (grid * grid, config.model.z_dim)) for m in members}
+
   def save_samples(m, name):
     if not is_chief:
       return
-    z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(m.seed), 2**31 - 2),
-                          (grid * grid, config.model.z_dim))
     grids.save_samples(m.workdir / "samples" / f"{name}.png",
-                       np.asarray(sample_fn(m.state.g_ema_params, z)), reference, rows=grid)
+                       np.asarray(sample_fn(m.state.g_ema_params, z_fixed[m.seed])),
+                       reference, rows=grid)
 
   evaluators = {}  # built on first use: the classifier may need training
 

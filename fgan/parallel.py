@@ -98,6 +98,13 @@ class Runner:
       tree = jax.tree.map(lambda x: x[0], tree)
     return jax.device_get(tree)
 
+  def gflop(self, state, data) -> float:
+    """GFLOP of one call on these arguments, from XLA's cost analysis (NaN
+    where the backend gives none)."""
+    cost = self._fn.lower(state, data).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return (cost or {}).get("flops", float("nan")) / 1e9
+
   def __call__(self, state, data):
     state, metrics = self._fn(state, data)
     if self.mode == "pmap":
