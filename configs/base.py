@@ -22,7 +22,11 @@ from ``get_base_config()`` and states only what differs.
                              width * 2^(stages - 1) channels)
   model.critic_width         DCGAN critic base width (layers width * 2^i)
   model.critic_norm          DCGAN critic: "none" | "batch" | "layer"
-  model.conv_impl            generator upsampling: "subpixel" (fast) | "xla"
+  model.conv_impl            "subpixel": the generator's transposed convolutions
+                             as sub-pixel matrix products, the critic's
+                             convolutions by XLA (fastest for one seed);
+                             "matmul": the critic's as matrix products too
+                             (fastest for vmapped seeds); "xla": XLA's ops
   model.hidden               MLP hidden sizes (generator and critic)
   train.num_steps            generator updates
   train.batch_size           global batch (real and fake each)
@@ -37,7 +41,8 @@ from ``get_base_config()`` and states only what differs.
                              reject such updates, count them, go on
   optim.critic/.generator    .name ("adam" | "rmsprop" | "sgd"),
                              .learning_rate, .b1 (Adam beta1 / momentum),
-                             .b2 (Adam beta2 / RMSProp decay)
+                             .b2 (Adam beta2 / RMSProp decay), .decay
+                             ("none" | "linear": to 0 over the run)
   parallel.mode              "none" | "pmap" | "mesh" (fgan.parallel)
   parallel.num_devices       devices the run expects; 0 = all available
   eval.every_steps           steps between sample grids (and evaluations)
@@ -112,7 +117,8 @@ def set_adam(c: ml_collections.ConfigDict, learning_rate: float, b1: float,
   """Adam with these settings for both the critic and the generator."""
   for net in ("critic", "generator"):
     c.optim[net] = ml_collections.ConfigDict(
-        {"name": "adam", "learning_rate": learning_rate, "b1": b1, "b2": b2})
+        {"name": "adam", "learning_rate": learning_rate, "b1": b1, "b2": b2,
+         "decay": "none"})
 
 
 def wgan_gp(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -13,7 +13,10 @@ the path experiments.run and experiments.sweep use):
   dcgan  the 28x28 DCGAN of configs/js_mnist.py (critic without batch norm,
          as in the issue's reference) at batch 64 and 256: iterations/s,
          images/s, GFLOP per iteration (XLA's cost analysis), share of the
-         matmul peak, time to the first step; N seeds vmapped at batch 64
+         matmul peak, time to the first step; N seeds (at most 4) vmapped
+         at batch 64 with conv_impl "subpixel" (the default) and "matmul"
+         (the critic's convolutions as matrix products too), each against
+         one seed with the default
 
 "N seeds together vs one after another" is the ratio (N-seed iterations/s x
 N) / (one-seed iterations/s): above 1, vmapping them is faster.
@@ -198,11 +201,16 @@ def main(argv):
         images = data.load(c.data).arrays["images"]
         compare(f"DCGAN 28x28 batch {batch}", c, peer, peer.DCGANGenerator(),
                 peer.DCGANCritic(), to_torch, peer.image_sampler(images), ours, secs)
+    # Seeds vmapped, against one seed with the default (fastest) conv_impl.
+    k = min(n, 4)
     one = throughput(dcgan_config(64), 1, secs)
-    many = throughput(dcgan_config(64), min(n, 4), secs)
-    report("DCGAN 28x28 batch 64", many, peak, 64, min(n, 4))
-    print(f"DCGAN batch 64: {min(n, 4)} seeds together vs one after another: "
-          f"{min(n, 4) * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
+    for impl in ("subpixel", "matmul"):
+      c = dcgan_config(64)
+      c.model.conv_impl = impl
+      many = throughput(c, k, secs)
+      report(f"DCGAN 28x28 batch 64, conv_impl {impl}", many, peak, 64, k)
+      print(f"DCGAN batch 64, conv_impl {impl}: {k} seeds together vs one after another: "
+            f"{k * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

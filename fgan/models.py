@@ -80,14 +80,15 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
   of the padded input with 4 C_out channels (kernel built from W by
   _PHASE_TAPS), phase r read at offset r, then interleaved (depth-to-space).
   Same multiply count as the dilated form without its zeros, and its
-  gradients are ordinary stride-1 convolutions.
+  gradients are ordinary stride-1 convolutions. impl="matmul" is the same
+  here (it differs in the critic, see DCGANCritic).
   """
   dn = ("NHWC", "HWIO", "NHWC")
   if impl == "xla":
     return jax.lax.conv_general_dilated(
         x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((2, 2), (2, 2)),
         lhs_dilation=(2, 2), dimension_numbers=dn)
-  if impl == "subpixel":
+  if impl in ("subpixel", "matmul"):
     n, h, w, c_in = x.shape
     c_out = kernel.shape[-1]
     a = jnp.asarray(_PHASE_TAPS, kernel.dtype)
@@ -102,7 +103,30 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
                                    for rx in (0, 1)], 3) for ry in (0, 1)], 2)
     return phases.reshape(n, 2 * h, 2 * w, c_out)  # (n, h, ry, w, rx, c)
   raise ValueError(f"Unknown transposed-convolution impl {impl!r}; valid: "
-                   "subpixel, xla.")
+                   "subpixel, matmul, xla.")
+
+
+def conv_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+                precision=None):
+  """``jax.lax.conv_general_dilated`` for NHWC inputs and HWIO kernels (flax's
+  layout) as one matrix product: the kernel's kh x kw shifted, strided views
+  of the padded input side by side on the channel axis (im2col) times the
+  kernel reshaped to (kh kw C_in, C_out). Same values and gradients as the
+  convolution. It exists for vmapped seeds: under jax.vmap over per-seed
+  kernels XLA turns a convolution into a grouped one, which its CPU backend
+  runs several times slower, while this becomes a batched matrix product."""
+  del dimension_numbers, precision  # flax passes channel-last numbers
+  if any(d != 1 for d in (lhs_dilation or ()) + (rhs_dilation or ())) or feature_group_count != 1:
+    raise ValueError("conv_matmul supports undilated, ungrouped convolutions only.")
+  n, _, _, c_in = lhs.shape
+  kh, kw, _, c_out = rhs.shape
+  (sy, sx), ((py0, py1), (px0, px1)) = window_strides, padding
+  xp = jnp.pad(lhs, ((0, 0), (py0, py1), (px0, px1), (0, 0)))
+  ho, wo = (xp.shape[1] - kh) // sy + 1, (xp.shape[2] - kw) // sx + 1
+  cols = jnp.concatenate([xp[:, i:i + sy * (ho - 1) + 1:sy, j:j + sx * (wo - 1) + 1:sx]
+                          for i in range(kh) for j in range(kw)], -1)
+  return (cols.reshape(-1, kh * kw * c_in) @ rhs.reshape(-1, c_out)).reshape(n, ho, wo, c_out)
 
 
 # DCGAN (Radford et al. 2016, section 4): "All weights were initialized from
@@ -167,20 +191,23 @@ class DCGANCritic(nn.Module):
   """[conv k4 s2 -> (norm) -> LeakyReLU(0.2)]... -> dense 1 (raw output V).
 
   ``norm``: "none" (required for a gradient penalty, which needs per-example
-  outputs), "batch" (seed 003; not on the first layer) or "layer"."""
+  outputs), "batch" (seed 003; not on the first layer) or "layer".
+  ``conv_impl``: "matmul" computes the convolutions with ``conv_matmul``,
+  anything else with XLA's convolution; the parameters are the same."""
 
   image_shape: Sequence[int]
   width: int = 64
   norm: str = "none"
   axis_name: str | None = None
+  conv_impl: str = "subpixel"
 
   @nn.compact
   def __call__(self, x):
     _, stages = _dcgan_plan(self.image_shape)
     for i in range(stages):
       x = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=self.norm == "none" or i == 0,
-                  kernel_init=DCGAN_INIT)(x)
+                  use_bias=self.norm == "none" or i == 0, kernel_init=DCGAN_INIT,
+                  conv_general_dilated=conv_matmul if self.conv_impl == "matmul" else None)(x)
       if i > 0 and self.norm == "batch":
         x = BatchNorm(self.axis_name)(x)
       elif i > 0 and self.norm == "layer":

@@ -46,7 +46,8 @@ def build_models(config, data_shape, axis_name: str | None = None):
             models.MLP(hidden=tuple(m.hidden), out=1))
   if m.name == "dcgan":
     return (models.DCGANGenerator(tuple(data_shape), m.width, m.conv_impl, axis_name),
-            models.DCGANCritic(tuple(data_shape), m.critic_width, m.critic_norm, axis_name))
+            models.DCGANCritic(tuple(data_shape), m.critic_width, m.critic_norm, axis_name,
+                               m.conv_impl))
   raise ValueError(f"Unknown model {m.name!r}; valid: dcgan, mlp.")
 
 
@@ -61,10 +62,17 @@ OPTIMIZERS = {
 def make_optimizers(config):
   """(generator, critic) optimisers: config.optim.<net>.name with its
   learning_rate and b1 (Adam beta1 / momentum), b2 (Adam beta2 / RMSProp
-  decay)."""
-  def make(o):
-    return OPTIMIZERS[o.name](o.learning_rate, o.b1, o.b2)
-  return make(config.optim.generator), make(config.optim.critic)
+  decay); with decay "linear" the learning rate falls linearly to 0 over
+  the run's updates of that network (num_steps, times n_critic for the
+  critic)."""
+  def make(o, updates):
+    lr = o.learning_rate
+    if o.decay == "linear":
+      lr = optax.linear_schedule(lr, 0.0, updates)
+    return OPTIMIZERS[o.name](lr, o.b1, o.b2)
+  t = config.train
+  return (make(config.optim.generator, t.num_steps),
+          make(config.optim.critic, t.num_steps * t.n_critic))
 
 
 def create_state(config, generator, critic, data_shape) -> TrainState:

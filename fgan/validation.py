@@ -13,7 +13,7 @@ from fgan import train
 MODELS = ("dcgan", "mlp")
 PARALLEL_MODES = ("none", "pmap", "mesh")
 CRITIC_NORMS = ("none", "batch", "layer")
-CONV_IMPLS = ("subpixel", "xla")
+CONV_IMPLS = ("subpixel", "matmul", "xla")
 
 
 class ConfigError(ValueError):
@@ -58,6 +58,7 @@ def validate(config) -> None:
   for net in ("critic", "generator"):
     o = config.optim[net]
     _choice(f"optim.{net}.name", o.name, tuple(train.OPTIMIZERS))
+    _choice(f"optim.{net}.decay", o.decay, ("none", "linear"))
     if not o.learning_rate > 0:
       raise ConfigError(f"config.optim.{net}.learning_rate = {o.learning_rate} "
                         "must be > 0.")

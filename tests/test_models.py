@@ -58,3 +58,35 @@ def test_dcgan_rejects_unsupported_image_size():
   g = models.DCGANGenerator((48, 48, 1))
   with pytest.raises(ValueError, match="28, 32 or 64"):
     g.init(jax.random.PRNGKey(0), jnp.zeros((1, 4)))
+
+
+@pytest.mark.parametrize("stride,padding", [(2, 1), (1, 0), (2, 2)])
+def test_conv_matmul_equals_xla_convolution_values_and_gradients(stride, padding):
+  k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+  x = jax.random.normal(k1, (3, 10, 8, 5))
+  w = jax.random.normal(k2, (4, 3, 5, 6))
+  args = ((stride, stride), ((padding, padding), (padding, padding)))
+  conv = {"xla": lambda x, w: jax.lax.conv_general_dilated(
+              x, w, *args, dimension_numbers=("NHWC", "HWIO", "NHWC")),
+          "matmul": lambda x, w: models.conv_matmul(x, w, *args)}
+  ys = {k: f(x, w) for k, f in conv.items()}
+  np.testing.assert_allclose(ys["matmul"], ys["xla"], rtol=1e-4, atol=1e-4)
+  ct = jax.random.normal(k3, ys["xla"].shape)
+  grads = {k: jax.grad(lambda x, w: jnp.sum(ct * f(x, w)), argnums=(0, 1))(x, w)
+           for k, f in conv.items()}
+  for a, b in zip(grads["xla"], grads["matmul"]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_dcgan_critic_impls_agree_and_share_parameters(norm):
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 28, 28, 1))
+  plain = models.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl="xla")
+  fast = models.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl="matmul")
+  params = plain.init(jax.random.PRNGKey(1), x)
+  assert jax.tree.structure(params) == jax.tree.structure(fast.init(jax.random.PRNGKey(1), x))
+  np.testing.assert_allclose(fast.apply(params, x), plain.apply(params, x), rtol=1e-4, atol=1e-5)
+  grads = [jax.grad(lambda p, x: jnp.sum(m.apply(p, x)), argnums=(0, 1))(params, x)
+           for m in (plain, fast)]
+  for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

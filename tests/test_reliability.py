@@ -40,6 +40,8 @@ def _snapshot(directory):
     ("optim.critic.name", "adamm", "adam, rmsprop, sgd"),
     ("optim.generator.learning_rate", 0.0, "must be > 0"),
     ("optim.critic.learning_rate", -1e-3, "must be > 0"),
+    ("optim.generator.decay", "cosine", "none, linear"),
+    ("model.conv_impl", "cudnn", "subpixel, matmul, xla"),
     ("train.batch_size", 0, "positive int"),
     ("train.n_critic", 0, "positive int"),
     ("generator_loss", "saturating", "nonsaturating"),

@@ -80,3 +80,21 @@ def test_dcgan_step_on_images_runs_and_is_deterministic():
   for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
     np.testing.assert_array_equal(a, b)
   assert np.isfinite(float(m["divergence_estimate"]))
+
+
+def test_linear_decay_stops_both_networks_at_the_last_step():
+  c = toy_config(**{"train.n_critic": 2, "train.num_steps": 3})
+  c.optim.critic.decay = c.optim.generator.decay = "linear"
+  ds, g, d, state = _setup(c)
+  step = jax.jit(train.make_train_step(c, g, d, ds))
+  change = lambda x, y: max(float(np.max(np.abs(a - b)))
+                            for a, b in zip(jax.tree.leaves(x), jax.tree.leaves(y)))
+  moved = []
+  for _ in range(4):
+    new, _ = step(state, ds.arrays)
+    moved.append([change(state.g_params, new.g_params) > 1e-8,
+                  change(state.d_params, new.d_params) > 1e-8])
+    state = new
+  # Steps 1-3 update both networks; past num_steps the learning rates are 0
+  # (up to rounding in the schedule, ~1e-12).
+  assert moved == [[True, True]] * 3 + [[False, False]]
