@@ -80,30 +80,29 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
   of the padded input with 4 C_out channels (kernel built from W by
   _PHASE_TAPS), phase r read at offset r, then interleaved (depth-to-space).
   Same multiply count as the dilated form without its zeros, and its
-  gradients are ordinary stride-1 convolutions. impl="matmul" is the same
-  here (it differs in the critic, see DCGANCritic).
+  gradients are ordinary stride-1 convolutions.
+  impl="matmul": the same with the 2x2 convolution computed by conv_matmul
+  (for vmapped seeds, see conv_matmul).
   """
   dn = ("NHWC", "HWIO", "NHWC")
   if impl == "xla":
     return jax.lax.conv_general_dilated(
         x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((2, 2), (2, 2)),
         lhs_dilation=(2, 2), dimension_numbers=dn)
-  if impl in ("subpixel", "matmul"):
-    n, h, w, c_in = x.shape
-    c_out = kernel.shape[-1]
-    a = jnp.asarray(_PHASE_TAPS, kernel.dtype)
-    k2 = jnp.einsum("ajk,bil,klco->jicabo", a, a, kernel).reshape(2, 2, c_in, 4 * c_out)
-    # The 2x2 convolution as one matrix product over its four shifted views
-    # (im2col): XLA's CPU backend runs a 2x2 convolution's gradients slowly.
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    cols = jnp.concatenate([xp[:, j:j + h + 1, i:i + w + 1] for j in (0, 1) for i in (0, 1)], -1)
-    y = (cols.reshape(-1, 4 * c_in) @ k2.reshape(4 * c_in, 4 * c_out))
-    y = y.reshape(n, h + 1, w + 1, 2, 2, c_out)
-    phases = jnp.stack([jnp.stack([y[:, ry:ry + h, rx:rx + w, ry, rx]
-                                   for rx in (0, 1)], 3) for ry in (0, 1)], 2)
-    return phases.reshape(n, 2 * h, 2 * w, c_out)  # (n, h, ry, w, rx, c)
-  raise ValueError(f"Unknown transposed-convolution impl {impl!r}; valid: "
-                   "subpixel, matmul, xla.")
+  if impl not in ("subpixel", "matmul"):
+    raise ValueError(f"Unknown transposed-convolution impl {impl!r}; valid: "
+                     "subpixel, matmul, xla.")
+  n, h, w, c_in = x.shape
+  c_out = kernel.shape[-1]
+  a = jnp.asarray(_PHASE_TAPS, kernel.dtype)
+  k2 = jnp.einsum("ajk,bil,klco->jicabo", a, a, kernel).reshape(2, 2, c_in, 4 * c_out)
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  conv = jax.lax.conv_general_dilated if impl == "subpixel" else conv_matmul
+  y = conv(xp, k2, (1, 1), ((0, 0), (0, 0)), dimension_numbers=dn)
+  y = y.reshape(n, h + 1, w + 1, 2, 2, c_out)
+  phases = jnp.stack([jnp.stack([y[:, ry:ry + h, rx:rx + w, ry, rx]
+                                 for rx in (0, 1)], 3) for ry in (0, 1)], 2)
+  return phases.reshape(n, 2 * h, 2 * w, c_out)  # (n, h, ry, w, rx, c)
 
 
 def conv_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,

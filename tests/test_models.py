@@ -20,7 +20,7 @@ def _scatter_reference(x, w):
   return out[:, 1:-1, 1:-1]
 
 
-@pytest.mark.parametrize("impl", ["xla", "subpixel"])
+@pytest.mark.parametrize("impl", ["xla", "subpixel", "matmul"])
 def test_conv_transpose_matches_scatter_definition(impl):
   rng = np.random.default_rng(0)
   x, w = rng.normal(size=(2, 5, 4, 3)), rng.normal(size=(4, 4, 3, 2))
@@ -28,27 +28,29 @@ def test_conv_transpose_matches_scatter_definition(impl):
   np.testing.assert_allclose(got, _scatter_reference(x, w), rtol=1e-4, atol=1e-4)
 
 
-def test_subpixel_gradients_equal_xla_gradients():
+def test_fast_transposed_convolution_gradients_equal_xla_gradients():
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
   x = jax.random.normal(k1, (4, 7, 7, 16))
   w = jax.random.normal(k2, (4, 4, 16, 8))
   ct = jax.random.normal(k3, (4, 14, 14, 8))
   grads = {impl: jax.grad(lambda x, w: jnp.sum(ct * models.conv_transpose_2x(x, w, impl)),
-                          argnums=(0, 1))(x, w) for impl in ("xla", "subpixel")}
-  for a, b in zip(grads["xla"], grads["subpixel"]):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+                          argnums=(0, 1))(x, w) for impl in ("xla", "subpixel", "matmul")}
+  for impl in ("subpixel", "matmul"):
+    for a, b in zip(grads["xla"], grads[impl]):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("side,channels", [(28, 1), (32, 3), (64, 3)])
 def test_dcgan_shapes_and_impls_agree(side, channels):
   shape = (side, side, channels)
   z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
-  fast = models.DCGANGenerator(shape, width=8, conv_impl="subpixel")
   plain = models.DCGANGenerator(shape, width=8, conv_impl="xla")
-  params = fast.init(jax.random.PRNGKey(1), z)
-  x = fast.apply(params, z)
+  params = plain.init(jax.random.PRNGKey(1), z)
+  x = plain.apply(params, z)
   assert x.shape == (3,) + shape and float(jnp.max(jnp.abs(x))) <= 1.0
-  np.testing.assert_allclose(x, plain.apply(params, z), atol=1e-5)
+  for impl in ("subpixel", "matmul"):
+    fast = models.DCGANGenerator(shape, width=8, conv_impl=impl)
+    np.testing.assert_allclose(fast.apply(params, z), x, atol=1e-5)
   critic = models.DCGANCritic(shape, width=8, norm="batch")
   v = critic.apply(critic.init(jax.random.PRNGKey(2), x), x)
   assert v.shape == (3, 1)
