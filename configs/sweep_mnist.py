@@ -5,9 +5,10 @@ and settings, configs/js_mnist.py).
 
 30 member runs of 3000 generator steps (WGAN-GP: 1500 steps of 5 critic
 updates each), evaluated with the MNIST classifier every 1000 steps. Expected
-on a 2-core CPU: about 4 h 45 min (measured: 6.3-8.2 steps/s for the f-GANs,
-0.86 for WGAN-GP, i.e. about 3 h 15 min for the 27 f-GAN runs and 1 h 30 min
-for the 3 WGAN-GP runs). The whole pipeline with every divergence for 100
+on a 2-core CPU: about 4 h 45 min (measured before the faster transposed
+convolution of commit 622fa11: 6.3-8.2 steps/s for the f-GANs, 0.86 for
+WGAN-GP, i.e. about 3 h 15 min for the 27 f-GAN runs and 1 h 30 min for the
+3 WGAN-GP runs; the f-GAN step is now about 30% faster). The whole pipeline with every divergence for 100
 steps took 21 min 19 s here:
 
   python -m experiments.sweep --config=configs/sweep_mnist.py \
@@ -22,7 +23,8 @@ def get_config():
   s = base.sweep(c)
   s.variants.wgan_gp.train.num_steps = 1500
   # Measured here (experiments.benchmark): 4 DCGAN seeds vmapped run at
-  # 0.68x the throughput of one seed after another on XLA's CPU backend, so
-  # on CPUs the seeds train one by one; set True on accelerators.
+  # 0.43x the throughput of one seed after another on XLA's CPU backend
+  # (0.54x with model.conv_impl "matmul"), so on CPUs the seeds train one
+  # by one; set True on accelerators.
   s.vmap_seeds = False
   return s
