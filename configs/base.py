@@ -70,9 +70,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.download = False
   c.data.tfds_data_dir = ""
   c.data.idx_dir = "/usr/share/datasets/fashion-mnist"
-  c.data.means = [-1.0, 2.0]
-  c.data.stds = [0.5, 1.0]
-  c.data.weights = [0.5, 0.5]
+  # Sequences are tuples, which the command line can set (lists it cannot):
+  # --config.model.hidden='(128, 128)'.
+  c.data.means = (-1.0, 2.0)
+  c.data.stds = (0.5, 1.0)
+  c.data.weights = (0.5, 0.5)
   c.data.shards = 1
 
   c.model = ml_collections.ConfigDict()
@@ -82,7 +84,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.critic_width = 64
   c.model.critic_norm = "batch"
   c.model.conv_impl = "subpixel"
-  c.model.hidden = [512, 512, 512]
+  c.model.hidden = (512, 512, 512)
 
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 3000

@@ -19,7 +19,7 @@ DATA = "ring8"
 
 def run_config():
   c = base.toy(base.get_base_config(), DATA)
-  c.model.hidden = [128, 128, 128]
+  c.model.hidden = (128, 128, 128)
   c.train.num_steps = 3000
   c.checkpoint.every_steps = 1000
   base.set_adam(c, 5e-4, 0.5, 0.999)

@@ -95,7 +95,7 @@ def throughput(config, num_seeds: int = 1, seconds: float = 5.0,
 def toy_config(hidden):
   c = base.toy(base.get_base_config(), "ring8")
   c.divergence = "gan"
-  c.model.hidden = list(hidden)
+  c.model.hidden = tuple(hidden)
   base.set_adam(c, 2e-4, 0.5, 0.999)
   return c
 

@@ -55,7 +55,7 @@ def sweep_config(module):
       v.train.num_steps = _STEPS.value
       v.eval.every_steps = v.checkpoint.every_steps = _STEPS.value
     if _HIDDEN.value:
-      v.model.hidden = [int(h) for h in _HIDDEN.value]
+      v.model.hidden = tuple(int(h) for h in _HIDDEN.value)
   return s
 
 

@@ -83,7 +83,7 @@ def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
   if not saved.exists():
     return
   old = _flatten(json.loads(saved.read_text()))
-  new = _flatten(config_dict)
+  new = _flatten(json.loads(json.dumps(config_dict)))  # tuples as saved: lists
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
                 and not k.startswith(RESUMABLE_CHANGES))
   if not diff:

@@ -15,7 +15,7 @@ def toy_config(steps=40, **overrides):
   """A small, fast toy run config (ring of 8, MLP 2x64)."""
   from configs import base
   c = base.toy(base.get_base_config(), "ring8")
-  c.model.hidden = [64, 64]
+  c.model.hidden = (64, 64)
   c.train.num_steps = steps
   c.train.batch_size = 64
   c.train.log_every = 10

@@ -118,4 +118,4 @@ def test_toy_distributions(name, modes, std):
 
 def test_mixture1d_validates_its_parameters():
   with pytest.raises(ValueError, match="equal lengths"):
-    data.load(_data_config(name="mixture1d", means=[0.0, 1.0], stds=[1.0], weights=[1.0]))
+    data.load(_data_config(name="mixture1d", means=(0.0, 1.0), stds=(1.0,), weights=(1.0,)))

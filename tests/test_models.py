@@ -44,13 +44,12 @@ def test_fast_transposed_convolution_gradients_equal_xla_gradients():
 def test_dcgan_shapes_and_impls_agree(side, channels):
   shape = (side, side, channels)
   z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
+  fast = models.DCGANGenerator(shape, width=8, conv_impl="subpixel")
   plain = models.DCGANGenerator(shape, width=8, conv_impl="xla")
-  params = plain.init(jax.random.PRNGKey(1), z)
-  x = plain.apply(params, z)
+  params = fast.init(jax.random.PRNGKey(1), z)
+  x = fast.apply(params, z)
   assert x.shape == (3,) + shape and float(jnp.max(jnp.abs(x))) <= 1.0
-  for impl in ("subpixel", "matmul"):
-    fast = models.DCGANGenerator(shape, width=8, conv_impl=impl)
-    np.testing.assert_allclose(fast.apply(params, z), x, atol=1e-5)
+  np.testing.assert_allclose(x, plain.apply(params, z), atol=1e-5)
   critic = models.DCGANCritic(shape, width=8, norm="batch")
   v = critic.apply(critic.init(jax.random.PRNGKey(2), x), x)
   assert v.shape == (3, 1)

@@ -80,7 +80,8 @@ def test_errors_come_before_compilation(tmp_path):
 
 def test_absurd_learning_rate_stops_with_step_and_keeps_the_good_checkpoint(tmp_path):
   args = ["--config=configs/kl_ring8.py", "--config.train.num_steps=400",
-          "--config.checkpoint.every_steps=100", "--config.train.log_every=100"]
+          "--config.checkpoint.every_steps=100", "--config.train.log_every=100",
+          "--config.model.hidden=(64, 64)"]
   ok = _cli(*args, "--config.train.num_steps=100", f"--workdir={tmp_path}")
   assert ok.returncode == 0, ok.stderr
   before = _snapshot(tmp_path / "checkpoints")

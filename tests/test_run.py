@@ -90,12 +90,16 @@ def test_workdir_of_a_different_config_is_refused(tmp_path):
 
 
 def test_cli_overrides_and_unknown_keys(tmp_path):
-  out = _run_cli("--config=configs/js_ring8.py", "--config.train.num_steps=20",
-                 "--config.train.log_every=10", "--config.divergence=kl",
-                 f"--workdir={tmp_path / 'w'}")
+  args = ("--config=configs/js_ring8.py", "--config.train.num_steps=20",
+          "--config.train.log_every=10", "--config.divergence=kl",
+          "--config.model.hidden=(32, 16)", f"--workdir={tmp_path / 'w'}")
+  out = _run_cli(*args)
   assert out.returncode == 0, out.stderr
   cfg = json.loads((tmp_path / "w" / "config.json").read_text())
   assert cfg["train"]["num_steps"] == 20 and cfg["divergence"] == "kl"
+  assert cfg["model"]["hidden"] == [32, 16]
+  again = _run_cli(*args)  # the saved config (JSON lists) is the same config
+  assert again.returncode == 0 and "already finished" in again.stdout, again.stderr
   bad = _run_cli("--config=configs/js_ring8.py", "--config.train.num_stepz=20",
                  f"--workdir={tmp_path / 'x'}")
   assert bad.returncode != 0 and "num_stepz" in bad.stderr
@@ -120,7 +124,7 @@ def test_default_workdir_is_stable_and_tracks_overrides():
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=400",
           "--config.checkpoint.every_steps=50", "--config.train.log_every=50",
-          "--config.eval.every_steps=200"]
+          "--config.eval.every_steps=200", "--config.model.hidden=(128, 128, 128)"]
   killed = tmp_path / "killed"
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args,
                            f"--workdir={killed}"], cwd=ROOT,
@@ -144,6 +148,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 
   from configs import js_ring8
   c = js_ring8.get_config()
+  c.model.hidden = (128, 128, 128)
   (sa, a), (sb, b) = _final_state(c, killed), _final_state(c, tmp_path / "straight")
   assert sa == sb == 400
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):

@@ -28,8 +28,8 @@ def test_critic_updated_n_critic_times_per_generator_step():
 
 def test_generator_samples_approach_the_data():
   c = base.toy(base.get_base_config(), "mixture1d")
-  c.data.means, c.data.stds, c.data.weights = [2.0], [0.5], [1.0]
-  c.model.hidden, c.train.batch_size = [32, 32], 256
+  c.data.means, c.data.stds, c.data.weights = (2.0,), (0.5,), (1.0,)
+  c.model.hidden, c.train.batch_size = (32, 32), 256
   for net in ("critic", "generator"):
     c.optim[net].learning_rate = 1e-3
   ds, g, d, state = _setup(c)
