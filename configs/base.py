@@ -5,6 +5,10 @@ from ``get_base_config()`` and states only what differs.
   divergence                 a name from fgan.divergences.names()
   generator_loss             "nonsaturating" (default) | "minimax"
   gradient_penalty           WGAN-GP weight lambda; 0 = off
+  critic_output_penalty      weight of (E_P[V^2] + E_Q[V^2]) / 2 in the critic
+                             loss (Karras et al. 2018's drift term; keeps a
+                             saturating critic such as total variation's
+                             alive); 0 = off
   data.name                  "mnist" | "fashion_mnist" | "tfds:<name>" |
                              "mixture1d" | "ring8" | "grid25"
   data.source                "auto" | "tfds" | "offline" (see fgan.data.images)
@@ -21,7 +25,8 @@ from ``get_base_config()`` and states only what differs.
   model.width                DCGAN generator base width (its widest layer has
                              width * 2^(stages - 1) channels)
   model.critic_width         DCGAN critic base width (layers width * 2^i)
-  model.critic_norm          DCGAN critic: "none" | "batch" | "layer"
+  model.critic_norm          DCGAN critic: "none" | "batch" | "layer" |
+                             "spectral" (Miyato et al. 2018)
   model.conv_impl            "subpixel": the generator's transposed convolutions
                              as sub-pixel matrix products, the critic's
                              convolutions by XLA (fastest for one seed);
@@ -63,6 +68,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.divergence = "js"
   c.generator_loss = "nonsaturating"
   c.gradient_penalty = 0.0
+  c.critic_output_penalty = 0.0
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"

@@ -1,4 +1,5 @@
-"""The f-GAN objective, its critic and generator losses, and the gradient penalty.
+"""The f-GAN objective, its critic and generator losses, and the critic's
+penalties (gradient penalty, output penalty).
 
 Nowozin et al. 2016, eq. (6): with T = g_f(V_w(x)),
 
@@ -48,6 +49,20 @@ def generator_loss(div, v_fake: jax.Array,
     return -jnp.mean(div.activation(v_fake))
   raise ValueError(f"Unknown generator loss mode {mode!r}; valid: "
                    f"{', '.join(GENERATOR_LOSS_MODES)}.")
+
+
+def output_penalty(v_real: jax.Array, v_fake: jax.Array, weight: float) -> jax.Array:
+  """weight/2 (E_P[V^2] + E_Q[V^2]): keeps the critic's raw outputs near 0.
+
+  Karras et al. 2018 (Progressive GAN, appendix A.1) add such a "drift" term,
+  0.001 E_P[V^2], to the WGAN-GP critic. For an f-divergence whose output
+  activation saturates (total variation's T = tanh(V)/2, whose optimum is
+  sign(p - q)/2) it keeps V where tanh still has a slope: without it V grows
+  without bound, the critic's gradients vanish, its decision boundary stops
+  following Q and the generator follows a stale critic (measured in
+  experiments/RESULTS.md, Gaussian fit). It biases F towards 0 by O(weight).
+  """
+  return 0.5 * weight * (jnp.mean(jnp.square(v_real)) + jnp.mean(jnp.square(v_fake)))
 
 
 def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],

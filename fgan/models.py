@@ -186,11 +186,41 @@ class DCGANGenerator(nn.Module):
     return jnp.tanh(x)
 
 
+def spectral_norm(kernel, iterations: int = 8):
+  """sigma(W), the largest singular value of the kernel as a matrix
+  (inputs x outputs; a convolution kernel (kh, kw, C_in, C_out) as
+  (kh kw C_in) x C_out), by power iteration (Miyato et al. 2018, "Spectral
+  normalization for generative adversarial networks", Algorithm 1).
+
+  Stateless: the iteration starts every call from the same fixed vector
+  instead of Miyato's persistent u, so the critic's state stays its
+  parameters; u and v carry no gradient, sigma = u^T W v does."""
+  w = kernel.reshape(-1, kernel.shape[-1])
+  v = jnp.asarray(np.random.default_rng(0).standard_normal(w.shape[1]), w.dtype)
+  for _ in range(iterations):
+    u = w @ v
+    u = u / (jnp.linalg.norm(u) + 1e-12)
+    v = w.T @ u
+    v = v / (jnp.linalg.norm(v) + 1e-12)
+  u, v = jax.lax.stop_gradient(u), jax.lax.stop_gradient(v)
+  return u @ w @ v
+
+
+def spectrally_normalized(op):
+  """``op(x, kernel, ...)`` (a convolution or dot_general) applied to
+  W / sigma(W): the layer's Lipschitz constant is at most 1."""
+  def normalized(lhs, kernel, *args, **kwargs):
+    return op(lhs, kernel / spectral_norm(kernel), *args, **kwargs)
+  return normalized
+
+
 class DCGANCritic(nn.Module):
   """[conv k4 s2 -> (norm) -> LeakyReLU(0.2)]... -> dense 1 (raw output V).
 
   ``norm``: "none" (required for a gradient penalty, which needs per-example
-  outputs), "batch" (seed 003; not on the first layer) or "layer".
+  outputs), "batch" (seed 003; not on the first layer), "layer" or
+  "spectral" (every layer's kernel divided by its spectral norm, Miyato et
+  al. 2018; per-example, so it combines with a gradient penalty).
   ``conv_impl``: "matmul" computes the convolutions with ``conv_matmul``,
   anything else with XLA's convolution; the parameters are the same."""
 
@@ -203,13 +233,17 @@ class DCGANCritic(nn.Module):
   @nn.compact
   def __call__(self, x):
     _, stages = _dcgan_plan(self.image_shape)
+    conv = conv_matmul if self.conv_impl == "matmul" else jax.lax.conv_general_dilated
+    dot = jax.lax.dot_general
+    if self.norm == "spectral":
+      conv, dot = spectrally_normalized(conv), spectrally_normalized(dot)
     for i in range(stages):
       x = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=self.norm == "none" or i == 0, kernel_init=DCGAN_INIT,
-                  conv_general_dilated=conv_matmul if self.conv_impl == "matmul" else None)(x)
+                  use_bias=self.norm in ("none", "spectral") or i == 0,
+                  kernel_init=DCGAN_INIT, conv_general_dilated=conv)(x)
       if i > 0 and self.norm == "batch":
         x = BatchNorm(self.axis_name)(x)
       elif i > 0 and self.norm == "layer":
         x = nn.LayerNorm()(x)
       x = nn.leaky_relu(x, 0.2)
-    return nn.Dense(1, kernel_init=DCGAN_INIT)(x.reshape(x.shape[0], -1))
+    return nn.Dense(1, kernel_init=DCGAN_INIT, dot_general=dot)(x.reshape(x.shape[0], -1))

@@ -2,7 +2,8 @@
 
 One step = ``n_critic`` critic updates (each on a fresh real batch and fresh
 latents) maximising F (Nowozin et al. 2016, Algorithm 1 with the alternating
-updates of Goodfellow et al. 2014), optionally with the WGAN-GP penalty, then
+updates of Goodfellow et al. 2014), optionally with the WGAN-GP penalty and
+the output penalty (fgan.losses), then
 one generator update with the configured generator loss. Batches are drawn
 inside the step from the on-device dataset; every random draw comes from
 fold_in(state.key, state.step), so a step's randomness depends only on the
@@ -110,6 +111,7 @@ def make_train_step(config, generator, critic, dataset,
   div = divergences.get(config.divergence)
   mode = config.generator_loss
   gp_weight = float(config.gradient_penalty)
+  out_weight = float(config.critic_output_penalty)
   batch, z_dim, n_critic = config.train.batch_size, config.model.z_dim, config.train.n_critic
   shape = tuple(dataset.shape)
   ema_decay = float(config.train.ema_decay)
@@ -155,7 +157,8 @@ def make_train_step(config, generator, critic, dataset,
         gp = (losses.gradient_penalty(lambda x: v_of(d_params, x), real, fake,
                                       k_gp, weight=gp_weight)
               if gp_weight else jnp.zeros(()))
-        return -estimate + gp, (estimate, gp)
+        return (-estimate + gp + losses.output_penalty(v_real, v_fake, out_weight),
+                (estimate, gp))
 
       (loss, (estimate, gp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
       grads = mean_over_devices(grads)

@@ -12,7 +12,7 @@ from fgan import train
 
 MODELS = ("dcgan", "mlp")
 PARALLEL_MODES = ("none", "pmap", "mesh")
-CRITIC_NORMS = ("none", "batch", "layer")
+CRITIC_NORMS = ("none", "batch", "layer", "spectral")
 CONV_IMPLS = ("subpixel", "matmul", "xla")
 
 
@@ -64,6 +64,9 @@ def validate(config) -> None:
                         "must be > 0.")
     if not (0 <= o.b1 < 1 and 0 <= o.b2 < 1):
       raise ConfigError(f"config.optim.{net} betas ({o.b1}, {o.b2}) must lie in [0, 1).")
+  if config.critic_output_penalty < 0:
+    raise ConfigError(f"config.critic_output_penalty = {config.critic_output_penalty} "
+                      "must be >= 0 (0 = off).")
   if config.gradient_penalty < 0:
     raise ConfigError(f"config.gradient_penalty = {config.gradient_penalty} must "
                       "be >= 0 (0 = off).")

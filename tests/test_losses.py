@@ -55,6 +55,13 @@ def test_losses_and_gradients_finite_for_large_outputs(name, mode):
     assert np.isfinite(value) and np.all(np.isfinite(grad))
 
 
+def test_output_penalty_is_half_weighted_second_moments():
+  v_real, v_fake = jnp.array([1.0, -3.0]), jnp.array([2.0, 0.0, 4.0])
+  expected = 0.5 * 0.1 * ((1 + 9) / 2 + (4 + 0 + 16) / 3)
+  np.testing.assert_allclose(losses.output_penalty(v_real, v_fake, 0.1), expected, rtol=1e-6)
+  assert losses.output_penalty(v_real, v_fake, 0.0) == 0.0
+
+
 def test_gradient_penalty_of_linear_critic_is_exact():
   w = jnp.array([[0.3, -1.7], [2.0, 0.1]])  # any input shape: (B, 2, 2)
   critic = lambda x: jnp.einsum("bij,ij->b", x, w)

@@ -47,6 +47,8 @@ def _snapshot(directory):
     ("generator_loss", "saturating", "nonsaturating"),
     ("parallel.mode", "ddp", "pmap"),
     ("train.on_nonfinite", "ignore", "skip"),
+    ("critic_output_penalty", -1e-3, "must be >= 0"),
+    ("model.critic_norm", "spectre", "none, batch, layer, spectral"),
 ])
 def test_config_validation_names_the_problem(field, value, match):
   c = toy_config()
