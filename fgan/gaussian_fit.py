@@ -13,11 +13,14 @@ between. Two answers per divergence:
                    training: generator x = mu + sigma z, an MLP critic, the
                    minimax generator loss (its fixed point is the
                    divergence's minimiser; the non-saturating loss's is not,
-                   in general), Adam on fresh samples, the critic's output
-                   penalty (fgan.losses.output_penalty, weight 1e-3: without
-                   it total variation's critic saturates and goes stale),
-                   and the last quarter of the generator iterates averaged
-                   (Polyak averaging).
+                   in general), Adam on fresh samples, for a divergence whose
+                   dom f* is bounded on both sides (total variation) the
+                   critic's output penalty (fgan.losses.output_penalty,
+                   weight 1e-3: its optimal critic sits at the ends of dom
+                   f*, V grows without bound and the critic goes stale
+                   without it; for the others the penalty only biases the
+                   fit), and the last quarter of the generator iterates
+                   averaged (Polyak averaging).
 """
 
 from __future__ import annotations
@@ -79,12 +82,15 @@ def mixture_starts(weights, means, stds) -> list[tuple[float, float]]:
 
 def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
         hidden=(64, 64), critic_lr: float = 1e-3, generator_lr: float = 2e-3,
-        n_critic: int = 5, init=(0.0, 1.0), output_penalty: float = 1e-3
+        n_critic: int = 5, init=(0.0, 1.0), output_penalty: float | None = None
         ) -> tuple[float, float]:
   """(mu, sigma) of the Gaussian generator N(init) trained as an f-GAN
   against samples of P (sample_p(key, n) -> (n, 1)); deterministic given
-  ``key``."""
+  ``key``. ``output_penalty`` None: 1e-3 where dom f* is bounded on both
+  sides, else 0."""
   div = divergences.get(div)
+  if output_penalty is None:
+    output_penalty = 1e-3 if all(map(np.isfinite, div.conjugate_domain)) else 0.0
   critic = models.MLP(hidden=tuple(hidden), out=1)
   k_init, k_train = jax.random.split(key)
   d_params = critic.init(k_init, jnp.zeros((1, 1)))
@@ -106,8 +112,10 @@ def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
       real, fake = sample_p(kp, batch_size), sample_q(g, kq, batch_size)
       def loss_fn(d):
         v_real, v_fake = v(d, real), v(d, fake)
-        return (losses.critic_loss(div, v_real, v_fake)
-                + losses.output_penalty(v_real, v_fake, output_penalty))
+        loss = losses.critic_loss(div, v_real, v_fake)
+        if output_penalty:
+          loss = loss + losses.output_penalty(v_real, v_fake, output_penalty)
+        return loss
       grads = jax.grad(loss_fn)(d)
       updates, d_state = d_opt.update(grads, d_state, d)
       d = optax.apply_updates(d, updates)

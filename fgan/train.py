@@ -157,8 +157,10 @@ def make_train_step(config, generator, critic, dataset,
         gp = (losses.gradient_penalty(lambda x: v_of(d_params, x), real, fake,
                                       k_gp, weight=gp_weight)
               if gp_weight else jnp.zeros(()))
-        return (-estimate + gp + losses.output_penalty(v_real, v_fake, out_weight),
-                (estimate, gp))
+        loss = -estimate + gp
+        if out_weight:  # off: the same computation as without the option
+          loss = loss + losses.output_penalty(v_real, v_fake, out_weight)
+        return loss, (estimate, gp)
 
       (loss, (estimate, gp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
       grads = mean_over_devices(grads)
