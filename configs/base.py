@@ -4,7 +4,11 @@ from ``get_base_config()`` and states only what differs.
   seed                       int; every random draw of a run derives from it
   divergence                 a name from fgan.divergences.names()
   generator_loss             "nonsaturating" (default) | "minimax"
-  gradient_penalty           WGAN-GP weight lambda; 0 = off
+  gradient_penalty           weight of the critic's gradient penalty; 0 = off
+  gradient_penalty_kind      "wgan_gp": lambda E[(||grad V(x_hat)|| - 1)^2] on
+                             interpolates (Gulrajani et al. 2017); "r1":
+                             gamma/2 E_P[||grad V(x)||^2] on real data
+                             (Mescheder et al. 2018)
   critic_output_penalty      weight of (E_P[V^2] + E_Q[V^2]) / 2 in the critic
                              loss (Karras et al. 2018's drift term; keeps a
                              saturating critic such as total variation's
@@ -32,6 +36,10 @@ from ``get_base_config()`` and states only what differs.
                              convolutions by XLA (fastest for one seed);
                              "matmul": the critic's as matrix products too
                              (fastest for vmapped seeds); "xla": XLA's ops
+  model.conv_chunk           DCGAN: convolutions run on chunks of at most this
+                             many examples (same values; normalisation still
+                             over the whole batch); 0 = automatic: 64 on CPU
+                             (faster there), the whole batch elsewhere
   model.hidden               MLP hidden sizes (generator and critic)
   train.num_steps            generator updates
   train.batch_size           global batch (real and fake each)
@@ -68,6 +76,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.divergence = "js"
   c.generator_loss = "nonsaturating"
   c.gradient_penalty = 0.0
+  c.gradient_penalty_kind = "wgan_gp"
   c.critic_output_penalty = 0.0
 
   c.data = ml_collections.ConfigDict()
@@ -90,6 +99,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.critic_width = 64
   c.model.critic_norm = "batch"
   c.model.conv_impl = "subpixel"
+  c.model.conv_chunk = 0
   c.model.hidden = (512, 512, 512)
 
   c.train = ml_collections.ConfigDict()

@@ -13,11 +13,11 @@ import pathlib
 from absl import app
 from absl import flags
 from absl import logging
-import ml_collections
 
 from fgan import checkpoint
 from fgan import data
 from fgan import evaluation
+from fgan import loop
 from fgan import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's work directory.")
@@ -28,7 +28,7 @@ flags.mark_flags_as_required(["workdir"])
 
 def evaluate_workdir(workdir, step=None, num_samples=None) -> dict:
   workdir = pathlib.Path(workdir)
-  config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+  config = loop.saved_config(workdir)
   if num_samples:
     config.eval.num_samples = num_samples
   dataset = data.load(config.data)

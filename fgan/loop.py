@@ -27,6 +27,7 @@ import sys
 import time
 
 import jax
+import ml_collections
 import numpy as np
 from tqdm import tqdm
 
@@ -43,6 +44,10 @@ from fgan import writers
 # (none changes the numbers a step computes; parallel layouts are equivalent).
 RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "eval.", "checkpoint.keep",
                      "parallel.")
+# Config fields added after runs were first written, with the value under
+# which a run whose saved config lacks them trained: such a run resumes.
+ADDED_FIELDS = {"critic_output_penalty": 0.0, "gradient_penalty_kind": "wgan_gp",
+                "model.conv_chunk": 0}
 
 
 class NonFiniteError(RuntimeError):
@@ -68,6 +73,19 @@ def _flatten(d, prefix=""):
   return out
 
 
+def saved_config(workdir) -> ml_collections.ConfigDict:
+  """The config a work directory's run was made with (its config.json), with
+  fields added to fgan since then set to the values that run trained under."""
+  config = json.loads((pathlib.Path(workdir) / "config.json").read_text())
+  for field, value in ADDED_FIELDS.items():
+    *sections, key = field.split(".")
+    target = config
+    for section in sections:
+      target = target[section]
+    target.setdefault(key, value)
+  return ml_collections.ConfigDict(config)
+
+
 def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
   """Create the work directory; refuse one holding a different run."""
   try:
@@ -82,7 +100,7 @@ def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
   saved = workdir / "config.json"
   if not saved.exists():
     return
-  old = _flatten(json.loads(saved.read_text()))
+  old = {**ADDED_FIELDS, **_flatten(json.loads(saved.read_text()))}
   new = _flatten(json.loads(json.dumps(config_dict)))  # tuples as saved: lists
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
                 and not k.startswith(RESUMABLE_CHANGES))

@@ -65,25 +65,44 @@ def output_penalty(v_real: jax.Array, v_fake: jax.Array, weight: float) -> jax.A
   return 0.5 * weight * (jnp.mean(jnp.square(v_real)) + jnp.mean(jnp.square(v_fake)))
 
 
+GRADIENT_PENALTY_KINDS = ("wgan_gp", "r1")
+
+
 def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
                      real: jax.Array, fake: jax.Array, key: jax.Array,
-                     weight: float = 10.0, target: float = 1.0) -> jax.Array:
-  """WGAN-GP penalty (Gulrajani et al. 2017, eq. 3).
+                     weight: float = 10.0, kind: str = "wgan_gp") -> jax.Array:
+  """A penalty on the critic's input gradients, of one of two kinds.
 
-  weight * E[(||grad_x V(x_hat)||_2 - target)^2] with x_hat = e x + (1 - e) x~,
-  e ~ U[0, 1] drawn once per example. ``critic_fn`` maps a batch to one raw
-  output per example and must treat examples independently (no batch norm),
-  so the per-example gradients are those of sum_i V(x_hat_i). Any input shape
-  (batch first) works; the norm runs over all non-batch axes.
+  wgan_gp (Gulrajani et al. 2017, eq. 3): weight * E[(||grad_x V(x_hat)||_2 - 1)^2]
+  with x_hat = e x + (1 - e) x~, e ~ U[0, 1] drawn once per example: keeps
+  a Wasserstein critic 1-Lipschitz.
+
+  r1 (Mescheder et al. 2018, "Which training methods for GANs do actually
+  converge?", eq. 9): weight/2 * E_P[||grad_x V(x)||_2^2] on real data only
+  (weight = their gamma): zero-centred, it damps the critic's oscillation
+  around the data manifold, under which their GAN game converges locally.
+
+  ``critic_fn`` maps a batch to one raw output per example and must treat
+  examples independently (no batch norm), so the per-example gradients are
+  those of sum_i V(x_i). Any input shape (batch first) works; the norm runs
+  over all non-batch axes.
   """
   if real.shape != fake.shape:
     raise ValueError(f"real and fake batches differ in shape: {real.shape} vs "
                      f"{fake.shape}.")
-  eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-  eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
-  x_hat = eps * real + (1.0 - eps) * fake
+  if kind not in GRADIENT_PENALTY_KINDS:
+    raise ValueError(f"Unknown gradient penalty kind {kind!r}; valid: "
+                     f"{', '.join(GRADIENT_PENALTY_KINDS)}.")
+  if kind == "r1":
+    x_hat = real
+  else:
+    eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+    eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
+    x_hat = eps * real + (1.0 - eps) * fake
   grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
   sq = jnp.sum(jnp.square(grads).reshape(grads.shape[0], -1), axis=1)
+  if kind == "r1":
+    return 0.5 * weight * jnp.mean(sq)
   # sqrt has an infinite derivative at 0; a zero gradient norm gets slope 0.
   norm = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
-  return weight * jnp.mean(jnp.square(norm - target))
+  return weight * jnp.mean(jnp.square(norm - 1.0))

@@ -66,7 +66,7 @@ _PHASE_TAPS[0, 0, 3] = _PHASE_TAPS[0, 1, 1] = 1.0
 _PHASE_TAPS[1, 0, 2] = _PHASE_TAPS[1, 1, 0] = 1.0
 
 
-def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
+def conv_transpose_2x(x, kernel, impl: str = "subpixel", chunk: int | None = None):
   """Stride-2 transposed convolution, kernel 4, padding 1: (H, W) -> (2H, 2W).
 
   PyTorch's ConvTranspose2d(k=4, s=2, p=1) semantics with kernel
@@ -83,10 +83,11 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
   gradients are ordinary stride-1 convolutions.
   impl="matmul": the same with the 2x2 convolution computed by conv_matmul
   (for vmapped seeds, see conv_matmul).
+  ``chunk``: convolve at most this many examples at a time (``batch_chunked``).
   """
   dn = ("NHWC", "HWIO", "NHWC")
   if impl == "xla":
-    return jax.lax.conv_general_dilated(
+    return batch_chunked(jax.lax.conv_general_dilated, chunk)(
         x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((2, 2), (2, 2)),
         lhs_dilation=(2, 2), dimension_numbers=dn)
   if impl not in ("subpixel", "matmul"):
@@ -97,7 +98,8 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
   a = jnp.asarray(_PHASE_TAPS, kernel.dtype)
   k2 = jnp.einsum("ajk,bil,klco->jicabo", a, a, kernel).reshape(2, 2, c_in, 4 * c_out)
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  conv = jax.lax.conv_general_dilated if impl == "subpixel" else conv_matmul
+  conv = batch_chunked(jax.lax.conv_general_dilated if impl == "subpixel" else conv_matmul,
+                       chunk)
   y = conv(xp, k2, (1, 1), ((0, 0), (0, 0)), dimension_numbers=dn)
   y = y.reshape(n, h + 1, w + 1, 2, 2, c_out)
   phases = jnp.stack([jnp.stack([y[:, ry:ry + h, rx:rx + w, ry, rx]
@@ -128,6 +130,24 @@ def conv_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return (cols.reshape(-1, kh * kw * c_in) @ rhs.reshape(-1, c_out)).reshape(n, ho, wo, c_out)
 
 
+def batch_chunked(op, size: int | None):
+  """``op(lhs, rhs, ...)`` (a convolution) applied to consecutive chunks of at
+  most ``size`` examples of ``lhs`` and concatenated: the same values and
+  gradients, since a convolution treats examples independently (normalisation
+  layers still see the whole batch). On XLA's CPU backend a convolution's
+  time grows faster than its batch (measured, DCGAN critic forward and
+  backward at batch 256: ~140 ms whole, ~96 ms as four chunks of 64), so
+  chunks are faster there. ``size`` None: ``op`` itself."""
+  if not size:
+    return op
+  def chunked(lhs, rhs, *args, **kwargs):
+    if lhs.shape[0] <= size:
+      return op(lhs, rhs, *args, **kwargs)
+    return jnp.concatenate([op(lhs[i:i + size], rhs, *args, **kwargs)
+                            for i in range(0, lhs.shape[0], size)])
+  return chunked
+
+
 # DCGAN (Radford et al. 2016, section 4): "All weights were initialized from
 # a zero-centered Normal distribution with standard deviation 0.02."
 DCGAN_INIT = nn.initializers.normal(0.02)
@@ -140,12 +160,13 @@ class ConvTranspose2x(nn.Module):
   features: int
   use_bias: bool = False
   impl: str = "subpixel"
+  chunk: int | None = None
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param("kernel", DCGAN_INIT,
                         (4, 4, x.shape[-1], self.features))
-    y = conv_transpose_2x(x, kernel, self.impl)
+    y = conv_transpose_2x(x, kernel, self.impl, self.chunk)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,))
     return y
@@ -170,6 +191,7 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   conv_impl: str = "subpixel"
   axis_name: str | None = None
+  conv_chunk: int | None = None
 
   @nn.compact
   def __call__(self, z):
@@ -180,9 +202,10 @@ class DCGANGenerator(nn.Module):
     x = nn.relu(BatchNorm(self.axis_name)(x))
     for _ in range(stages - 1):
       ch //= 2
-      x = ConvTranspose2x(ch, impl=self.conv_impl)(x)
+      x = ConvTranspose2x(ch, impl=self.conv_impl, chunk=self.conv_chunk)(x)
       x = nn.relu(BatchNorm(self.axis_name)(x))
-    x = ConvTranspose2x(self.image_shape[-1], use_bias=True, impl=self.conv_impl)(x)
+    x = ConvTranspose2x(self.image_shape[-1], use_bias=True, impl=self.conv_impl,
+                        chunk=self.conv_chunk)(x)
     return jnp.tanh(x)
 
 
@@ -222,18 +245,22 @@ class DCGANCritic(nn.Module):
   "spectral" (every layer's kernel divided by its spectral norm, Miyato et
   al. 2018; per-example, so it combines with a gradient penalty).
   ``conv_impl``: "matmul" computes the convolutions with ``conv_matmul``,
-  anything else with XLA's convolution; the parameters are the same."""
+  anything else with XLA's convolution; the parameters are the same.
+  ``conv_chunk``: convolve at most this many examples at a time
+  (``batch_chunked``)."""
 
   image_shape: Sequence[int]
   width: int = 64
   norm: str = "none"
   axis_name: str | None = None
   conv_impl: str = "subpixel"
+  conv_chunk: int | None = None
 
   @nn.compact
   def __call__(self, x):
     _, stages = _dcgan_plan(self.image_shape)
-    conv = conv_matmul if self.conv_impl == "matmul" else jax.lax.conv_general_dilated
+    conv = batch_chunked(conv_matmul if self.conv_impl == "matmul"
+                         else jax.lax.conv_general_dilated, self.conv_chunk)
     dot = jax.lax.dot_general
     if self.norm == "spectral":
       conv, dot = spectrally_normalized(conv), spectrally_normalized(dot)

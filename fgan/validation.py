@@ -53,8 +53,11 @@ def validate(config) -> None:
     _positive(field, config[section][key])
   if not 0 <= config.train.ema_decay < 1:
     raise ConfigError(f"config.train.ema_decay = {config.train.ema_decay} must lie in [0, 1).")
-  if config.train.steps_per_call < 0:
-    raise ConfigError("config.train.steps_per_call must be >= 0 (0 = automatic).")
+  for field in ("train.steps_per_call", "model.conv_chunk"):
+    section, key = field.split(".")
+    if not (isinstance(config[section][key], int) and config[section][key] >= 0):
+      raise ConfigError(f"config.{field} = {config[section][key]!r} must be an int "
+                        ">= 0 (0 = automatic).")
   for net in ("critic", "generator"):
     o = config.optim[net]
     _choice(f"optim.{net}.name", o.name, tuple(train.OPTIMIZERS))
@@ -70,6 +73,8 @@ def validate(config) -> None:
   if config.gradient_penalty < 0:
     raise ConfigError(f"config.gradient_penalty = {config.gradient_penalty} must "
                       "be >= 0 (0 = off).")
+  _choice("gradient_penalty_kind", config.gradient_penalty_kind,
+          losses.GRADIENT_PENALTY_KINDS)
   if config.gradient_penalty > 0 and config.model.name == "dcgan" and (
       config.model.critic_norm == "batch"):
     raise ConfigError(
@@ -77,10 +82,12 @@ def validate(config) -> None:
         "config.model.critic_norm = 'batch' mixes examples. Set "
         "config.model.critic_norm to 'none' or 'layer', or "
         "config.gradient_penalty = 0.")
-  if divergences.get(config.divergence).is_ipm and config.gradient_penalty == 0:
+  if divergences.get(config.divergence).is_ipm and (
+      config.gradient_penalty == 0 or config.gradient_penalty_kind != "wgan_gp"):
     raise ConfigError(
         f"config.divergence = {config.divergence!r} is an IPM whose critic must "
-        "be Lipschitz: set config.gradient_penalty (10 is the WGAN-GP default).")
+        "be Lipschitz: set config.gradient_penalty (10 is the WGAN-GP default) "
+        "with config.gradient_penalty_kind = 'wgan_gp'.")
 
 
 def validate_devices(config) -> None:

@@ -84,6 +84,18 @@ def test_gradient_penalty_interpolates_per_example():
     losses.gradient_penalty(lambda x: x[:, 0], real, fake[:3], key)
 
 
+
+def test_r1_penalty_is_zero_centred_on_real_data_only():
+  # V(x) = x^2/2 has gradient x: R1 = weight/2 E_P[x^2], whatever the fakes.
+  k1, k2 = jax.random.split(jax.random.key(4))
+  real = jax.random.normal(k1, (64, 3))
+  critic = lambda x: 0.5 * jnp.sum(x**2, axis=1)
+  r1 = losses.gradient_penalty(critic, real, jnp.zeros_like(real), k2, weight=4.0, kind="r1")
+  np.testing.assert_allclose(r1, 2.0 * jnp.mean(jnp.sum(real**2, axis=1)), rtol=1e-6)
+  assert losses.gradient_penalty(critic, real, real + 5.0, k2, weight=4.0, kind="r1") == r1
+  with pytest.raises(ValueError, match="kind"):
+    losses.gradient_penalty(critic, real, real, k2, kind="r2")
+
 # Variational estimation converges to the exact divergence ---------------------
 
 P_MEAN, P_STD, Q_MEAN, Q_STD = 0.0, 1.0, 1.0, 1.2

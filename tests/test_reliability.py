@@ -48,6 +48,8 @@ def _snapshot(directory):
     ("parallel.mode", "ddp", "pmap"),
     ("train.on_nonfinite", "ignore", "skip"),
     ("critic_output_penalty", -1e-3, "must be >= 0"),
+    ("gradient_penalty_kind", "r2", "wgan_gp, r1"),
+    ("model.conv_chunk", -1, "int >= 0"),
     ("model.critic_norm", "spectre", "none, batch, layer, spectral"),
 ])
 def test_config_validation_names_the_problem(field, value, match):
@@ -71,6 +73,9 @@ def test_model_that_cannot_make_the_data_and_gp_with_batchnorm(tmp_path):
     validation.validate(c)
   with pytest.raises(validation.ConfigError, match="gradient_penalty"):
     validation.validate(toy_config(divergence="wasserstein"))
+  with pytest.raises(validation.ConfigError, match="gradient_penalty_kind = 'wgan_gp'"):
+    validation.validate(toy_config(divergence="wasserstein", gradient_penalty=10.0,
+                                   gradient_penalty_kind="r1"))
 
 
 def test_errors_come_before_compilation(tmp_path):
