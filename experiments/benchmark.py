@@ -1,6 +1,6 @@
 r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
 
-  python -m experiments.benchmark [--sections=peak,toy,dcgan] [--seeds=8]
+  python -m experiments.benchmark [--sections=peak,toy,dcgan] [--seeds=8] [--rounds=3]
 
 Sections (each prints its figures; all run through fgan.parallel.Runner,
 the path experiments.run and experiments.sweep use):
@@ -18,7 +18,10 @@ the path experiments.run and experiments.sweep use):
          (the critic's convolutions as matrix products too), each against
          one seed with the default
 
-"N seeds together vs one after another" is the ratio (N-seed iterations/s x
+Everything compared (one seed, N seeds, the peer) is timed in turn,
+--rounds times for --seconds each, and the medians are printed: this shared
+machine's speed drifts by 20-30% between minutes, so one measurement each
+could not be compared. "N seeds together vs one after another" is the ratio (N-seed iterations/s x
 N) / (one-seed iterations/s): above 1, vmapping them is faster.
 
 The peer (when torch is installed; skipped with a note otherwise): the same
@@ -45,7 +48,9 @@ from fgan import train
 
 _SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"], "Sections to run.")
 _SEEDS = flags.DEFINE_integer("seeds", 8, "Seeds trained together in the vmapped runs.")
-_SECONDS = flags.DEFINE_float("seconds", 5.0, "Timing length of each measurement.")
+_SECONDS = flags.DEFINE_float("seconds", 3.0, "Timing length of each measurement.")
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "Measurements of each timer, taken in turn "
+                               "with the ones it is compared with; medians are reported.")
 _THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0 = cores).")
 
 
@@ -61,12 +66,13 @@ def matmul_peak(n: int = 2048, seconds: float = 3.0) -> float:
   return 2 * n**3 * count / (time.perf_counter() - t) / 1e9
 
 
-def throughput(config, num_seeds: int = 1, seconds: float = 5.0,
-               min_iterations: int = 3) -> dict:
-  """Iterations/s of the config's train step for ``num_seeds`` seeds
-  (config.seed, config.seed + 1, ...) trained together (1: the plain step),
-  timed for ``seconds`` and at least ``min_iterations`` calls; GFLOP per call
-  (XLA's cost analysis) and time to the first step (compilation included)."""
+def train_timer(config, num_seeds: int = 1, min_iterations: int = 3):
+  """A timer of the config's train step for ``num_seeds`` seeds (config.seed,
+  config.seed + 1, ...) trained together (1: the plain step), compiled and
+  run once: ``timer(seconds)`` runs it for ``seconds`` and at least
+  ``min_iterations`` calls and returns iterations/s; ``timer.info`` holds
+  GFLOP per call (XLA's cost analysis) and the time to the first step
+  (compilation included)."""
   dataset = data.load(config.data)
   t0 = time.perf_counter()
   g, d = train.build_models(config, dataset.shape)
@@ -82,14 +88,30 @@ def throughput(config, num_seeds: int = 1, seconds: float = 5.0,
   state, _ = runner(state, arrays)
   jax.block_until_ready(state)
   first = time.perf_counter() - t0
-  count, t = 0, time.perf_counter()
-  while time.perf_counter() - t < seconds or count < min_iterations:
-    state, _ = runner(state, arrays)
-    count += 1
-  jax.block_until_ready(state)
-  rate = count / (time.perf_counter() - t)
-  return {"iterations_per_s": rate, "gflop_per_iteration": runner.gflop(state, arrays),
-          "first_step_s": first}
+  holder = [state]
+
+  def timer(seconds: float) -> float:
+    state, count, t = holder[0], 0, time.perf_counter()
+    while time.perf_counter() - t < seconds or count < min_iterations:
+      state, _ = runner(state, arrays)
+      count += 1
+    jax.block_until_ready(state)
+    holder[0] = state
+    return count / (time.perf_counter() - t)
+
+  timer.info = {"gflop_per_iteration": runner.gflop(state, arrays), "first_step_s": first}
+  return timer
+
+
+def interleaved(timers: dict, seconds: float, rounds: int) -> dict:
+  """{name: median iterations/s} of timers run in turn, ``rounds`` times each
+  for ``seconds``: on a shared machine whose speed drifts, alternating keeps
+  a ratio of two timers fair where one measurement each would not."""
+  rates = {name: [] for name in timers}
+  for _ in range(rounds):
+    for name, timer in timers.items():
+      rates[name].append(timer(seconds))
+  return {name: float(np.median(r)) for name, r in rates.items()}
 
 
 def toy_config(hidden):
@@ -145,33 +167,33 @@ def same_losses(config, peer, g_torch, d_torch, to_torch) -> float:
   return max(abs(float(a) - float(b)) / abs(float(a)) for a, b in zip(ours, theirs))
 
 
-def compare(label, config, peer, g_torch, d_torch, to_torch, sample_real, ours, secs):
-  """Check equal losses, time the peer, print the ratio."""
+def peer_timer(label, config, peer, g_torch, d_torch, to_torch, sample_real):
+  """Check equal losses (printed), then a timer of the peer's iteration."""
   diff = same_losses(config, peer, g_torch, d_torch, to_torch)
   status = "same" if diff < 1e-4 else "DIFFERENT"
   print(f"{label}: fgan and PyTorch losses on the same weights and batch: {status} "
         f"(largest relative difference {diff:.1e})", flush=True)
   trainer = peer.Trainer(g_torch, d_torch, config.model.z_dim, sample_real,
                          config.train.batch_size)
-  rate, first = trainer.throughput(secs)
-  print(f"{label}: PyTorch eager {rate:.2f} it/s (first step {first:.2f} s); "
-        f"fgan / PyTorch = {ours['iterations_per_s'] / rate:.2f}x", flush=True)
+  trainer.step()  # the first iteration, outside the timing
+  return lambda seconds: trainer.throughput(seconds)[0]
 
 
-def report(label: str, r: dict, peak: float | None, batch: int, seeds: int = 1) -> None:
-  gflops = r["iterations_per_s"] * r["gflop_per_iteration"]
+def report(label: str, rate: float, info: dict, peak: float | None, batch: int,
+           seeds: int = 1) -> None:
+  gflops = rate * info["gflop_per_iteration"]
   share = f", {100 * gflops / peak:.0f}% of peak" if peak else ""
-  print(f"{label}: {r['iterations_per_s']:.2f} it/s ({seeds} seed{'s' * (seeds > 1)}), "
-        f"{r['iterations_per_s'] * batch * seeds:.0f} images/s, "
-        f"{r['gflop_per_iteration']:.2f} GFLOP/it, {gflops:.0f} GFLOP/s{share}; "
-        f"first step {r['first_step_s']:.1f} s", flush=True)
+  print(f"{label}: {rate:.2f} it/s ({seeds} seed{'s' * (seeds > 1)}), "
+        f"{rate * batch * seeds:.0f} images/s, "
+        f"{info['gflop_per_iteration']:.2f} GFLOP/it, {gflops:.0f} GFLOP/s{share}; "
+        f"first step {info['first_step_s']:.1f} s", flush=True)
 
 
 def main(argv):
   del argv
   print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
   peak = None
-  n, secs = _SEEDS.value, _SECONDS.value
+  n, secs, rounds = _SEEDS.value, _SECONDS.value, _ROUNDS.value
   if "peak" in _SECTIONS.value:
     peak = matmul_peak()
     print(f"peak: float32 matmul 2048^3: {peak:.0f} GFLOP/s", flush=True)
@@ -179,38 +201,58 @@ def main(argv):
   if "toy" in _SECTIONS.value:
     for hidden in ((512, 512, 512), (128, 128, 128)):
       c = toy_config(hidden)
-      one = throughput(c, 1, secs)
-      many = throughput(c, n, secs)
       label = f"toy MLP {'x'.join(map(str, hidden))} batch 256"
-      report(label, one, peak, 256)
-      report(label, many, peak, 256, n)
-      print(f"{label}: {n} seeds together vs one after another: "
-            f"{n * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
+      timers = {"one": train_timer(c, 1), "many": train_timer(c, n)}
       if peer:
-        import torch  # pylint: disable=import-outside-toplevel
-        compare(label, c, peer, peer.MLP(c.model.z_dim, hidden, 2), peer.MLP(2, hidden, 1),
-                lambda x: torch.from_numpy(np.array(x)), peer.ring8_sampler(), one, secs)
+        timers["peer"] = peer_timer(label, c, peer, peer.MLP(c.model.z_dim, hidden, 2),
+                                    peer.MLP(2, hidden, 1), to_torch, peer.ring8_sampler())
+      rates = interleaved(timers, secs, rounds)
+      report(label, rates["one"], timers["one"].info, peak, 256)
+      report(label, rates["many"], timers["many"].info, peak, 256, n)
+      print(f"{label}: {n} seeds together vs one after another: "
+            f"{n * rates['many'] / rates['one']:.2f}x", flush=True)
+      print_peer(label, rates)
   if "dcgan" in _SECTIONS.value:
     for batch in (64, 256):
       c = dcgan_config(batch)
-      ours = throughput(c, 1, secs)
-      report(f"DCGAN 28x28 batch {batch}", ours, peak, batch)
+      label = f"DCGAN 28x28 batch {batch}"
+      timers = {"one": train_timer(c, 1)}
       if peer:
-        import torch  # pylint: disable=import-outside-toplevel
-        to_torch = lambda x: torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).contiguous()
         images = data.load(c.data).arrays["images"]
-        compare(f"DCGAN 28x28 batch {batch}", c, peer, peer.DCGANGenerator(),
-                peer.DCGANCritic(), to_torch, peer.image_sampler(images), ours, secs)
+        timers["peer"] = peer_timer(label, c, peer, peer.DCGANGenerator(), peer.DCGANCritic(),
+                                    images_to_torch, peer.image_sampler(images))
+      rates = interleaved(timers, secs, rounds)
+      report(label, rates["one"], timers["one"].info, peak, batch)
+      print_peer(label, rates)
     # Seeds vmapped, against one seed with the default (fastest) conv_impl.
     k = min(n, 4)
-    one = throughput(dcgan_config(64), 1, secs)
+    timers = {"one": train_timer(dcgan_config(64), 1)}
     for impl in ("subpixel", "matmul"):
       c = dcgan_config(64)
       c.model.conv_impl = impl
-      many = throughput(c, k, secs)
-      report(f"DCGAN 28x28 batch 64, conv_impl {impl}", many, peak, 64, k)
+      timers[impl] = train_timer(c, k)
+    rates = interleaved(timers, secs, rounds)
+    for impl in ("subpixel", "matmul"):
+      report(f"DCGAN 28x28 batch 64, conv_impl {impl}", rates[impl], timers[impl].info,
+             peak, 64, k)
       print(f"DCGAN batch 64, conv_impl {impl}: {k} seeds together vs one after another: "
-            f"{k * many['iterations_per_s'] / one['iterations_per_s']:.2f}x", flush=True)
+            f"{k * rates[impl] / rates['one']:.2f}x", flush=True)
+
+
+def to_torch(x):
+  import torch  # pylint: disable=import-outside-toplevel
+  return torch.from_numpy(np.array(x))
+
+
+def images_to_torch(x):
+  """NHWC (fgan) to NCHW (PyTorch)."""
+  return to_torch(x).permute(0, 3, 1, 2).contiguous()
+
+
+def print_peer(label: str, rates: dict) -> None:
+  if "peer" in rates:
+    print(f"{label}: PyTorch eager {rates['peer']:.2f} it/s; fgan / PyTorch = "
+          f"{rates['one'] / rates['peer']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ def measure(mode, batch, steps):
   config = js_mnist.get_config()
   config.train.batch_size = batch
   config.parallel.mode = mode if jax.device_count() > 1 else "none"
-  r = benchmark.throughput(config, seconds=0.0, min_iterations=steps)
+  timer = benchmark.train_timer(config, min_iterations=steps)
   return {"devices": jax.device_count(), "backend": jax.default_backend(),
-          "steps_per_second": r["iterations_per_s"], "first_step_s": r["first_step_s"]}
+          "steps_per_second": timer(0.0), "first_step_s": timer.info["first_step_s"]}
 
 
 def main(argv):
