@@ -23,8 +23,8 @@ def get_config():
   s = base.sweep(c)
   s.variants.wgan_gp.train.num_steps = 1500
   # Measured here (experiments.benchmark): 4 DCGAN seeds vmapped run at
-  # 0.43x the throughput of one seed after another on XLA's CPU backend
-  # (0.54x with model.conv_impl "matmul"), so on CPUs the seeds train one
+  # 0.50x the throughput of one seed after another on XLA's CPU backend
+  # (0.64x with model.conv_impl "matmul"), so on CPUs the seeds train one
   # by one; set True on accelerators.
   s.vmap_seeds = False
   return s
