@@ -88,15 +88,14 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3):
   state, _ = runner(state, arrays)
   jax.block_until_ready(state)
   first = time.perf_counter() - t0
-  holder = [state]
 
   def timer(seconds: float) -> float:
-    state, count, t = holder[0], 0, time.perf_counter()
+    nonlocal state
+    count, t = 0, time.perf_counter()
     while time.perf_counter() - t < seconds or count < min_iterations:
       state, _ = runner(state, arrays)
       count += 1
     jax.block_until_ready(state)
-    holder[0] = state
     return count / (time.perf_counter() - t)
 
   timer.info = {"gflop_per_iteration": runner.gflop(state, arrays), "first_step_s": first}

@@ -100,7 +100,7 @@ def _check_workdir(workdir: pathlib.Path, config_dict: dict, overwrite: bool):
   saved = workdir / "config.json"
   if not saved.exists():
     return
-  old = {**ADDED_FIELDS, **_flatten(json.loads(saved.read_text()))}
+  old = _flatten(saved_config(workdir).to_dict())
   new = _flatten(json.loads(json.dumps(config_dict)))  # tuples as saved: lists
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
                 and not k.startswith(RESUMABLE_CHANGES))

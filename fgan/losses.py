@@ -93,16 +93,15 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
   if kind not in GRADIENT_PENALTY_KINDS:
     raise ValueError(f"Unknown gradient penalty kind {kind!r}; valid: "
                      f"{', '.join(GRADIENT_PENALTY_KINDS)}.")
+  def sq_norms(x):  # ||grad_x V(x_i)||^2 per example
+    grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x)
+    return jnp.sum(jnp.square(grads).reshape(x.shape[0], -1), axis=1)
+
   if kind == "r1":
-    x_hat = real
-  else:
-    eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
-    x_hat = eps * real + (1.0 - eps) * fake
-  grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x_hat)
-  sq = jnp.sum(jnp.square(grads).reshape(grads.shape[0], -1), axis=1)
-  if kind == "r1":
-    return 0.5 * weight * jnp.mean(sq)
+    return 0.5 * weight * jnp.mean(sq_norms(real))
+  eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+  eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
+  sq = sq_norms(eps * real + (1.0 - eps) * fake)
   # sqrt has an infinite derivative at 0; a zero gradient norm gets slope 0.
   norm = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
   return weight * jnp.mean(jnp.square(norm - 1.0))

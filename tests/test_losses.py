@@ -84,7 +84,6 @@ def test_gradient_penalty_interpolates_per_example():
     losses.gradient_penalty(lambda x: x[:, 0], real, fake[:3], key)
 
 
-
 def test_r1_penalty_is_zero_centred_on_real_data_only():
   # V(x) = x^2/2 has gradient x: R1 = weight/2 E_P[x^2], whatever the fakes.
   k1, k2 = jax.random.split(jax.random.key(4))
@@ -95,6 +94,7 @@ def test_r1_penalty_is_zero_centred_on_real_data_only():
   assert losses.gradient_penalty(critic, real, real + 5.0, k2, weight=4.0, kind="r1") == r1
   with pytest.raises(ValueError, match="kind"):
     losses.gradient_penalty(critic, real, real, k2, kind="r2")
+
 
 # Variational estimation converges to the exact divergence ---------------------
 

@@ -115,6 +115,7 @@ def test_batch_chunked_convolutions_equal_whole_batch_values_and_gradients(impl)
                     jax.tree.leaves(jax.grad(loss(chunked), argnums=(0, 1))(params, inp))):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
+
 def test_spectral_norm_is_the_largest_singular_value():
   rng = np.random.default_rng(0)
   u, _ = np.linalg.qr(rng.standard_normal((4 * 4 * 8, 16)))

@@ -89,7 +89,6 @@ def test_workdir_of_a_different_config_is_refused(tmp_path):
   assert moved and (moved[0] / "checkpoints").exists()  # the old run is kept
 
 
-
 def test_run_saved_before_a_field_was_added_resumes(tmp_path):
   loop.run(toy_config(steps=10), tmp_path, progress=False)
   saved = json.loads((tmp_path / "config.json").read_text())
@@ -100,10 +99,12 @@ def test_run_saved_before_a_field_was_added_resumes(tmp_path):
       target = target[section]
     del target[key]
   (tmp_path / "config.json").write_text(json.dumps(saved))
+  assert loop.saved_config(tmp_path).gradient_penalty_kind == "wgan_gp"
   summary = loop.run(toy_config(steps=20), tmp_path, progress=False)
   assert summary["step"] == 20 and summary["resumed_from"] == 10
   with pytest.raises(validation.ConfigError, match="differs in gradient_penalty_kind"):
     loop.run(toy_config(steps=30, gradient_penalty_kind="r1"), tmp_path, progress=False)
+
 
 def test_cli_overrides_and_unknown_keys(tmp_path):
   args = ("--config=configs/js_ring8.py", "--config.train.num_steps=20",
