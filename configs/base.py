@@ -20,6 +20,9 @@ from ``get_base_config()`` and states only what differs.
   data.tfds_data_dir         TFDS data dir ("" = TFDS's default)
   data.idx_dir               Fashion-MNIST IDX folder (Debian's by default)
   data.means/.stds/.weights  mixture1d components
+  data.resize                images: resize to resize x resize pixels
+                             (bilinear, antialiased; e.g. 64 for the 64x64
+                             DCGAN on MNIST); 0 = native size
   data.shards                images: the training set is split into this many
                              groups and each batch draws equally from each;
                              a multiple of the number of hosts, which then
@@ -91,6 +94,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.data.stds = (0.5, 1.0)
   c.data.weights = (0.5, 0.5)
   c.data.shards = 1
+  c.data.resize = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"

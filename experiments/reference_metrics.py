@@ -59,7 +59,7 @@ def main(argv):
       err = m.get(k + "_stderr")
       cells.append(f"{m[k]:.3f}" + (f" +- {err:.3f}" if err is not None else ""))
     print(f"| {name} | " + " | ".join(cells) + " |")
-  out = classifier._cache_dir(config.data.name) / f"reference_{config.data.name}.json"  # pylint: disable=protected-access
+  out = classifier._cache_dir(config.data) / f"reference_{config.data.name}.json"  # pylint: disable=protected-access
   out.write_text(json.dumps({"classifier_sha256": clf.sha256, "jax": jax.__version__,
                              "rows": rows}, indent=1))
   print(f"written to {out}")

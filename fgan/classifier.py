@@ -70,10 +70,12 @@ def _to_float(images):
   return np.asarray(images, np.float32) / 127.5 - 1.0
 
 
-def _cache_dir(dataset: str) -> pathlib.Path:
+def _cache_dir(data_config) -> pathlib.Path:
+  """The dataset's classifier folder; one per image size (data.resize)."""
   root = pathlib.Path(os.environ.get("FGAN_DATA_DIR",
                                      pathlib.Path.home() / ".cache" / "fgan"))
-  return root / "classifiers" / dataset
+  side = data_config.get("resize", 0)
+  return root / "classifiers" / (data_config.name + (f"-{side}px" if side else ""))
 
 
 def train_classifier(data_config, epochs: int = 4, batch_size: int = 128,
@@ -119,7 +121,7 @@ def train_classifier(data_config, epochs: int = 4, batch_size: int = 128,
   accuracy = float(np.mean(logits.argmax(1) == test_ds.labels))
   if verbose:
     print(f"classifier {data_config.name}: test accuracy {accuracy:.4f}")
-  out = _cache_dir(data_config.name)
+  out = _cache_dir(data_config)
   out.mkdir(parents=True, exist_ok=True)
   (out / "params.msgpack").write_bytes(blob)
   (out / "meta.json").write_text(json.dumps({
@@ -133,7 +135,7 @@ def train_classifier(data_config, epochs: int = 4, batch_size: int = 128,
 def load_classifier(data_config, train_if_missing: bool = True) -> Classifier:
   """The cached classifier of the dataset (verified by checksum), trained
   first if there is none."""
-  out = _cache_dir(data_config.name)
+  out = _cache_dir(data_config)
   meta_path, blob_path = out / "meta.json", out / "params.msgpack"
   if meta_path.exists() and blob_path.exists():
     meta = json.loads(meta_path.read_text())

@@ -53,11 +53,12 @@ def validate(config) -> None:
     _positive(field, config[section][key])
   if not 0 <= config.train.ema_decay < 1:
     raise ConfigError(f"config.train.ema_decay = {config.train.ema_decay} must lie in [0, 1).")
-  for field in ("train.steps_per_call", "model.conv_chunk"):
+  for field, zero in (("train.steps_per_call", "automatic"),
+                      ("model.conv_chunk", "automatic"), ("data.resize", "native size")):
     section, key = field.split(".")
     if not (isinstance(config[section][key], int) and config[section][key] >= 0):
       raise ConfigError(f"config.{field} = {config[section][key]!r} must be an int "
-                        ">= 0 (0 = automatic).")
+                        f">= 0 (0 = {zero}).")
   for net in ("critic", "generator"):
     o = config.optim[net]
     _choice(f"optim.{net}.name", o.name, tuple(train.OPTIMIZERS))

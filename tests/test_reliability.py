@@ -50,6 +50,7 @@ def _snapshot(directory):
     ("critic_output_penalty", -1e-3, "must be >= 0"),
     ("gradient_penalty_kind", "r2", "wgan_gp, r1"),
     ("model.conv_chunk", -1, "int >= 0"),
+    ("data.resize", -28, "0 = native size"),
     ("model.critic_norm", "spectre", "none, batch, layer, spectral"),
 ])
 def test_config_validation_names_the_problem(field, value, match):

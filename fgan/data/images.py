@@ -140,7 +140,12 @@ def _fashion_offline(split, idx_dir):
 
 
 def _tfds(name, split, data_config):
-  import tensorflow_datasets as tfds  # imported lazily: slow, and optional
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  except ImportError as e:  # imported lazily: slow, and the offline sources do without
+    raise DataUnavailableError(
+        f"TFDS is not available ({e}); install it with `pip install "
+        "tensorflow-datasets`.") from e
 
   try:
     source = tfds.data_source(name, split=split,
@@ -233,11 +238,30 @@ def _group_sampler(groups: range, num_groups: int, group_size: int):
   return sample
 
 
+def resize_images(images: np.ndarray, side: int, chunk: int = 2048) -> np.ndarray:
+  """uint8 NHWC images resized to side x side: bilinear interpolation,
+  antialiased when shrinking (jax.image.resize), rounded back to uint8.
+  Computed on the CPU whatever the default backend, so that the resized
+  data, and its checksum, are the same on every machine."""
+  cpu = jax.devices("cpu")[0]
+  resize = jax.jit(lambda x: jnp.clip(jnp.round(jax.image.resize(
+      x.astype(jnp.float32), (x.shape[0], side, side, x.shape[3]), "bilinear")), 0, 255
+                                      ).astype(jnp.uint8))
+  return np.concatenate([np.asarray(resize(jax.device_put(images[i:i + chunk], cpu)))
+                         for i in range(0, len(images), chunk)])
+
+
 def image_dataset(data_config, split: str = "train", process_index: int = 0,
                   process_count: int = 1) -> Dataset:
-  """The image dataset; with several processes, only this process's share
-  of the ``data.shards`` groups is kept (see _group_sampler)."""
+  """The image dataset, resized to ``data.resize`` pixels square when that
+  is > 0; with several processes, only this process's share of the
+  ``data.shards`` groups is kept (see _group_sampler)."""
   images, labels, info = _load_arrays(data_config, split)
+  side = data_config.get("resize", 0)
+  if side and images.shape[1:3] != (side, side):
+    images = resize_images(images, side)
+    info = dict(info, resized_to=[side, side],
+                resized_content_sha256=content_sha256(images, labels))
   shards = data_config.shards
   if shards % process_count:
     raise ValueError(f"data.shards = {shards} must be a multiple of the "
