@@ -1,11 +1,13 @@
 r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
 
-  python -m experiments.benchmark [--sections=peak,toy,dcgan] [--seeds=8] [--rounds=3]
+  python -m experiments.benchmark [--sections=peak,toy,dcgan,dcgan64] [--seeds=8] [--rounds=3]
 
 Sections (each prints its figures; all run through fgan.parallel.Runner,
 the path experiments.run and experiments.sweep use):
-  peak   the machine's float32 matmul rate (2048^3 products, jax), the
-         reference for "share of peak"
+  peak   the device's float32 matmul rate (jax, 2048^3 products on CPUs,
+         8192^3 on accelerators; at the default precision, which on NVIDIA
+         GPUs computes float32 products with TF32, and also at "highest"
+         there), the reference for "share of peak"
   toy    the WGAN-GP toy setup (MLP 3x512, batch 256, ring of 8; js, 1
          critic step): one seed, then N seeds trained together (vmapped) and
          the ratio of N-seed to one-seed throughput; also a 3x128 MLP, the
@@ -17,6 +19,15 @@ the path experiments.run and experiments.sweep use):
          at batch 64 with conv_impl "subpixel" (the default) and "matmul"
          (the critic's convolutions as matrix products too), each against
          one seed with the default
+  dcgan64  seed 003's 64x64 DCGAN (z 100, generator 4x4x512 -> ... -> 64x64,
+         critic with batch norm) on MNIST resized to 64x64 (data.resize; one
+         channel where seed 003 has three), batch --batch64 (128): conv_impl
+         "subpixel" and "xla", and PyTorch eager and torch.compile; meant for
+         GPUs (the issue's GPU benchmark), slow on CPUs
+
+Each fgan timer runs the train step as experiments.run does, with
+train.steps_per_call steps per call (automatic: 1 on CPUs, 10 on
+accelerators); GFLOP are those of one step (fgan.parallel.Runner.gflop).
 
 Everything compared (one seed, N seeds, the peer) is timed in turn,
 --rounds times for --seconds each, and the medians are printed: this shared
@@ -26,8 +37,11 @@ N) / (one-seed iterations/s): above 1, vmapping them is faster.
 
 The peer (when torch is installed; skipped with a note otherwise): the same
 networks in PyTorch eager (experiments/torch_peer.py, --torch_threads
-threads), weights copied from fgan's, and first a check that both compute
-the same critic and generator losses on the same weights and batch. Both use
+threads on CPUs, CUDA when fgan runs on a GPU and torch sees one), weights
+copied from fgan's, and first a check, at full float32 precision on both
+sides, that both compute the same critic and generator losses on the same
+weights and batch. Both frameworks are then timed at their default
+precision settings (printed). Both use
 the standard GAN loss (fgan divergence "gan"), Adam(2e-4, (0.5, 0.999)), one
 critic and one generator step per iteration.
 """
@@ -42,11 +56,14 @@ import numpy as np
 
 from configs import base
 from fgan import data
+from fgan import loop
 from fgan import losses
 from fgan import parallel
 from fgan import train
 
-_SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"], "Sections to run.")
+_SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"],
+                              "Sections to run (peak, toy, dcgan, dcgan64).")
+_BATCH64 = flags.DEFINE_integer("batch64", 128, "Batch size of the dcgan64 section.")
 _SEEDS = flags.DEFINE_integer("seeds", 8, "Seeds trained together in the vmapped runs.")
 _SECONDS = flags.DEFINE_float("seconds", 3.0, "Timing length of each measurement.")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Measurements of each timer, taken in turn "
@@ -54,10 +71,10 @@ _ROUNDS = flags.DEFINE_integer("rounds", 3, "Measurements of each timer, taken i
 _THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0 = cores).")
 
 
-def matmul_peak(n: int = 2048, seconds: float = 3.0) -> float:
-  """float32 GFLOP/s of an n x n x n matrix product."""
+def matmul_peak(n: int, precision: str | None = None, seconds: float = 3.0) -> float:
+  """float32 GFLOP/s of an n x n x n matrix product at this precision."""
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
-  f = jax.jit(lambda a: a @ a)
+  f = jax.jit(lambda a: jnp.matmul(a, a, precision=precision))
   f(a).block_until_ready()
   count, t = 0, time.perf_counter()
   while time.perf_counter() - t < seconds:
@@ -72,8 +89,10 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3):
   run once: ``timer(seconds)`` runs it for ``seconds`` and at least
   ``min_iterations`` calls and returns iterations/s; ``timer.info`` holds
   GFLOP per call (XLA's cost analysis) and the time to the first step
-  (compilation included)."""
+  (compilation included). Each call runs loop.steps_per_call(config) steps;
+  rates are per step."""
   dataset = data.load(config.data)
+  k = loop.steps_per_call(config)
   t0 = time.perf_counter()
   g, d = train.build_models(config, dataset.shape)
   states = []
@@ -82,8 +101,10 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3):
     c.seed = config.seed + i
     states.append(train.create_state(c, g, d, dataset.shape))
   state = jax.tree.map(lambda *x: np.stack(x), *states) if num_seeds > 1 else states[0]
-  runner = parallel.Runner(config, lambda axis: train.build_models(config, dataset.shape, axis),
-                           dataset, 1, num_seeds=num_seeds if num_seeds > 1 else 0)
+  def make_runner(steps):
+    return parallel.Runner(config, lambda axis: train.build_models(config, dataset.shape, axis),
+                           dataset, steps, num_seeds=num_seeds if num_seeds > 1 else 0)
+  runner = make_runner(k)
   state, arrays = runner.place(state), runner.place(dataset.arrays)
   state, _ = runner(state, arrays)
   jax.block_until_ready(state)
@@ -96,9 +117,10 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3):
       state, _ = runner(state, arrays)
       count += 1
     jax.block_until_ready(state)
-    return count / (time.perf_counter() - t)
+    return count * k / (time.perf_counter() - t)
 
-  timer.info = {"gflop_per_iteration": runner.gflop(state, arrays), "first_step_s": first}
+  timer.info = {"gflop_per_iteration": make_runner(1).gflop(state, arrays), "first_step_s": first,
+                "steps_per_call": k}
   return timer
 
 
@@ -129,53 +151,112 @@ def dcgan_config(batch: int):
   return c
 
 
-def torch_peer():
-  """experiments.torch_peer, or None (with a note) without torch."""
+def dcgan64_config(batch: int):
+  """Seed 003's 64x64 DCGAN: z of 100, critic with batch norm (the base's)."""
+  c = base.get_base_config()
+  c.divergence = "gan"
+  c.data.resize = 64
+  c.model.z_dim = 100
+  c.train.batch_size = batch
+  return c
+
+
+class Peer:
+  """experiments.torch_peer on CUDA when jax runs on a GPU and torch sees
+  one, else on the CPU with --torch_threads threads."""
+
+  def __init__(self, torch, module):
+    self.torch, self.lib = torch, module
+    gpu = jax.default_backend() == "gpu" and torch.cuda.is_available()
+    self.device = torch.device("cuda" if gpu else "cpu")
+    if not gpu:
+      torch.set_num_threads(_THREADS.value or torch.get_num_threads())
+    where = (torch.cuda.get_device_name() if gpu else f"{torch.get_num_threads()} threads")
+    print(f"peer: torch {torch.__version__} on {where}; TF32 matmul "
+          f"{torch.backends.cuda.matmul.allow_tf32}, TF32 convolutions "
+          f"{torch.backends.cudnn.allow_tf32} (its defaults)", flush=True)
+
+  def tensor(self, x, images: bool = False):
+    """A jax/numpy array on the peer's device; images NHWC -> NCHW."""
+    t = self.torch.from_numpy(np.array(x))
+    return (t.permute(0, 3, 1, 2).contiguous() if images else t).to(self.device)
+
+  def same_losses(self, config, g_torch, d_torch, images: bool) -> float:
+    """Largest relative difference between fgan's and the peer's critic and
+    generator losses on the same weights, real batch and latents, both at
+    full float32 precision (no TF32)."""
+    torch = self.torch
+    dataset = data.load(config.data)
+    g, d = train.build_models(config, dataset.shape)
+    state = train.create_state(config, g, d, dataset.shape)
+    key_real, key_z = jax.random.split(jax.random.PRNGKey(1))
+    with jax.default_matmul_precision("highest"):
+      real = dataset.sample(dataset.arrays, key_real, config.train.batch_size)
+      z = jax.random.normal(key_z, (config.train.batch_size, config.model.z_dim))
+      v = lambda x: d.apply(state.d_params, x)[:, 0]
+      fake = train.generate(g, state.g_params, z, dataset.shape)
+      ours = [losses.critic_loss(config.divergence, v(real), v(fake)),
+              losses.generator_loss(config.divergence, v(fake), config.generator_loss)]
+    g_torch.load_flax(jax.device_get(state.g_params))
+    d_torch.load_flax(jax.device_get(state.d_params))
+    g_torch.to(self.device), d_torch.to(self.device)
+    flags_ = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+      with torch.no_grad():
+        fake_t = g_torch(self.tensor(z))
+        theirs = [self.lib.critic_loss(d_torch, self.tensor(real, images), fake_t),
+                  self.lib.generator_loss(d_torch, fake_t)]
+    finally:
+      torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags_
+    return max(abs(float(a) - float(b)) / abs(float(a)) for a, b in zip(ours, theirs))
+
+  def timers(self, label, config, make_nets, sample_real, images: bool,
+             compiled: bool = False) -> dict:
+    """Check equal losses (printed), then {"peer": eager timer} and with
+    ``compiled`` {"compiled": torch.compile timer}, each run once."""
+    diff = self.same_losses(config, *make_nets(), images)
+    status = "same" if diff < 1e-4 else "DIFFERENT"
+    print(f"{label}: fgan and PyTorch losses on the same weights and batch: {status} "
+          f"(largest relative difference {diff:.1e})", flush=True)
+    out = {}
+    for name, compile_ in (("peer", False), ("compiled", True))[:1 + compiled]:
+      t0 = time.perf_counter()
+      try:
+        out[name] = self._started(config, make_nets, sample_real, compile_)
+      except Exception as e:  # pylint: disable=broad-except
+        # torch 2.11's inductor fails an assertion on the 64x64 DCGAN's
+        # channels-last convolution gradients; its layout pass is what chooses them.
+        print(f"{label}: torch.compile failed ({type(e).__name__}: "
+              f"{str(e).splitlines()[0][:200]}); again with "
+              "torch._inductor.config.layout_optimization = False", flush=True)
+        self.torch._dynamo.reset()  # pylint: disable=protected-access
+        self.torch._inductor.config.layout_optimization = False  # pylint: disable=protected-access
+        out[name] = self._started(config, make_nets, sample_real, compile_)
+      print(f"{label}: PyTorch {'torch.compile' if compile_ else 'eager'} first "
+            f"iterations {time.perf_counter() - t0:.1f} s", flush=True)
+    return out
+
+  def _started(self, config, make_nets, sample_real, compile_: bool):
+    """A trainer's throughput timer after its first iterations (compilation)."""
+    g_torch, d_torch = (net.to(self.device) for net in make_nets())
+    trainer = self.lib.Trainer(g_torch, d_torch, config.model.z_dim, sample_real,
+                               config.train.batch_size, compile=compile_)
+    trainer.step()
+    trainer.throughput(0)
+    return trainer.throughput
+
+
+def make_peer():
+  """A Peer, or None (with a note) without torch."""
   try:
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError:
     print("peer: torch is not installed; PyTorch figures skipped "
           "(pip install torch to compare).")
     return None
-  from experiments import torch_peer as peer  # pylint: disable=import-outside-toplevel
-  torch.set_num_threads(_THREADS.value or torch.get_num_threads())
-  print(f"peer: torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-  return peer
-
-
-def same_losses(config, peer, g_torch, d_torch, to_torch) -> float:
-  """Largest relative difference between fgan's and the peer's critic and
-  generator losses on the same weights, real batch and latents."""
-  import torch  # pylint: disable=import-outside-toplevel
-  dataset = data.load(config.data)
-  g, d = train.build_models(config, dataset.shape)
-  state = train.create_state(config, g, d, dataset.shape)
-  key_real, key_z = jax.random.split(jax.random.PRNGKey(1))
-  real = dataset.sample(dataset.arrays, key_real, config.train.batch_size)
-  z = jax.random.normal(key_z, (config.train.batch_size, config.model.z_dim))
-  v = lambda x: d.apply(state.d_params, x)[:, 0]
-  fake = train.generate(g, state.g_params, z, dataset.shape)
-  ours = [losses.critic_loss(config.divergence, v(real), v(fake)),
-          losses.generator_loss(config.divergence, v(fake), config.generator_loss)]
-  g_torch.load_flax(jax.device_get(state.g_params))
-  d_torch.load_flax(jax.device_get(state.d_params))
-  with torch.no_grad():
-    fake_t = g_torch(torch.from_numpy(np.array(z)))
-    theirs = [peer.critic_loss(d_torch, to_torch(real), fake_t),
-              peer.generator_loss(d_torch, fake_t)]
-  return max(abs(float(a) - float(b)) / abs(float(a)) for a, b in zip(ours, theirs))
-
-
-def peer_timer(label, config, peer, g_torch, d_torch, to_torch, sample_real):
-  """Check equal losses (printed), then a timer of the peer's iteration."""
-  diff = same_losses(config, peer, g_torch, d_torch, to_torch)
-  status = "same" if diff < 1e-4 else "DIFFERENT"
-  print(f"{label}: fgan and PyTorch losses on the same weights and batch: {status} "
-        f"(largest relative difference {diff:.1e})", flush=True)
-  trainer = peer.Trainer(g_torch, d_torch, config.model.z_dim, sample_real,
-                         config.train.batch_size)
-  trainer.step()  # the first iteration, outside the timing
-  return lambda seconds: trainer.throughput(seconds)[0]
+  from experiments import torch_peer  # pylint: disable=import-outside-toplevel
+  return Peer(torch, torch_peer)
 
 
 def report(label: str, rate: float, info: dict, peak: float | None, batch: int,
@@ -185,26 +266,40 @@ def report(label: str, rate: float, info: dict, peak: float | None, batch: int,
   print(f"{label}: {rate:.2f} it/s ({seeds} seed{'s' * (seeds > 1)}), "
         f"{rate * batch * seeds:.0f} images/s, "
         f"{info['gflop_per_iteration']:.2f} GFLOP/it, {gflops:.0f} GFLOP/s{share}; "
-        f"first step {info['first_step_s']:.1f} s", flush=True)
+        f"first step {info['first_step_s']:.1f} s, {info['steps_per_call']} steps per call",
+        flush=True)
+
+
+def print_peer(label: str, rates: dict, ours: str = "one") -> None:
+  for name, what in (("peer", "PyTorch eager"), ("compiled", "PyTorch torch.compile")):
+    if name in rates:
+      print(f"{label}: {what} {rates[name]:.2f} it/s; fgan / {what} = "
+            f"{rates[ours] / rates[name]:.2f}x", flush=True)
 
 
 def main(argv):
   del argv
-  print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+  backend = jax.default_backend()
+  print(f"jax {jax.__version__}, backend {backend}, devices {jax.devices()}")
   peak = None
   n, secs, rounds = _SEEDS.value, _SECONDS.value, _ROUNDS.value
   if "peak" in _SECTIONS.value:
-    peak = matmul_peak()
-    print(f"peak: float32 matmul 2048^3: {peak:.0f} GFLOP/s", flush=True)
-  peer = torch_peer()
+    size = 2048 if backend == "cpu" else 8192
+    peak = matmul_peak(size)
+    print(f"peak: float32 matmul {size}^3, default precision: {peak:.0f} GFLOP/s", flush=True)
+    if backend != "cpu":
+      print(f"peak: float32 matmul {size}^3, precision highest: "
+            f"{matmul_peak(size, 'highest'):.0f} GFLOP/s", flush=True)
+  peer = make_peer()
   if "toy" in _SECTIONS.value:
     for hidden in ((512, 512, 512), (128, 128, 128)):
       c = toy_config(hidden)
       label = f"toy MLP {'x'.join(map(str, hidden))} batch 256"
       timers = {"one": train_timer(c, 1), "many": train_timer(c, n)}
       if peer:
-        timers["peer"] = peer_timer(label, c, peer, peer.MLP(c.model.z_dim, hidden, 2),
-                                    peer.MLP(2, hidden, 1), to_torch, peer.ring8_sampler())
+        nets = lambda c=c, hidden=hidden: (peer.lib.MLP(c.model.z_dim, hidden, 2),
+                                           peer.lib.MLP(2, hidden, 1))
+        timers |= peer.timers(label, c, nets, peer.lib.ring8_sampler(peer.device), False)
       rates = interleaved(timers, secs, rounds)
       report(label, rates["one"], timers["one"].info, peak, 256)
       report(label, rates["many"], timers["many"].info, peak, 256, n)
@@ -217,9 +312,9 @@ def main(argv):
       label = f"DCGAN 28x28 batch {batch}"
       timers = {"one": train_timer(c, 1)}
       if peer:
-        images = data.load(c.data).arrays["images"]
-        timers["peer"] = peer_timer(label, c, peer, peer.DCGANGenerator(), peer.DCGANCritic(),
-                                    images_to_torch, peer.image_sampler(images))
+        sampler = peer.lib.image_sampler(data.load(c.data).arrays["images"], peer.device)
+        nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
+        timers |= peer.timers(label, c, nets, sampler, True)
       rates = interleaved(timers, secs, rounds)
       report(label, rates["one"], timers["one"].info, peak, batch)
       print_peer(label, rates)
@@ -236,22 +331,24 @@ def main(argv):
              peak, 64, k)
       print(f"DCGAN batch 64, conv_impl {impl}: {k} seeds together vs one after another: "
             f"{k * rates[impl] / rates['one']:.2f}x", flush=True)
-
-
-def to_torch(x):
-  import torch  # pylint: disable=import-outside-toplevel
-  return torch.from_numpy(np.array(x))
-
-
-def images_to_torch(x):
-  """NHWC (fgan) to NCHW (PyTorch)."""
-  return to_torch(x).permute(0, 3, 1, 2).contiguous()
-
-
-def print_peer(label: str, rates: dict) -> None:
-  if "peer" in rates:
-    print(f"{label}: PyTorch eager {rates['peer']:.2f} it/s; fgan / PyTorch = "
-          f"{rates['one'] / rates['peer']:.2f}x", flush=True)
+  if "dcgan64" in _SECTIONS.value:
+    batch = _BATCH64.value
+    label = f"DCGAN 64x64 batch {batch}"
+    timers = {}
+    for impl in ("subpixel", "xla"):
+      c = dcgan64_config(batch)
+      c.model.conv_impl = impl
+      timers[impl] = train_timer(c, 1)
+    if peer:
+      dataset = data.load(c.data)
+      sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
+      nets = lambda: (peer.lib.DCGANGenerator(dataset.shape, 100),
+                      peer.lib.DCGANCritic(dataset.shape, norm="batch"))
+      timers |= peer.timers(label, c, nets, sampler, True, compiled=True)
+    rates = interleaved(timers, secs, rounds)
+    for impl in ("subpixel", "xla"):
+      report(f"{label}, conv_impl {impl}", rates[impl], timers[impl].info, peak, batch)
+    print_peer(f"{label}, conv_impl subpixel", rates, "subpixel")
 
 
 if __name__ == "__main__":

@@ -21,58 +21,81 @@ def _t(x) -> torch.Tensor:
   return torch.from_numpy(np.array(x, np.float32))
 
 
-class DCGANGenerator(nn.Module):
-  """fgan.models.DCGANGenerator for 28x28x1 in NCHW."""
+# (side of the first feature map, number of 2x stages) by image side, as
+# fgan.models._dcgan_plan.
+PLANS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 
-  def __init__(self, z_dim=64, width=64):
+
+class DCGANGenerator(nn.Module):
+  """fgan.models.DCGANGenerator in NCHW: z -> dense s0 x s0 x (w 2^(n-1)) ->
+  BN, ReLU -> [ConvTranspose(4, 2, 1), BN, ReLU]... -> ConvTranspose to C
+  channels (with bias) -> tanh."""
+
+  def __init__(self, image_shape=(28, 28, 1), z_dim=64, width=64):
     super().__init__()
-    self.ch = 2 * width
-    self.fc = nn.Linear(z_dim, 7 * 7 * self.ch, bias=False)
-    self.bn0 = nn.BatchNorm2d(self.ch)
-    self.up1 = nn.ConvTranspose2d(self.ch, width, 4, 2, 1, bias=False)
-    self.bn1 = nn.BatchNorm2d(width)
-    self.up2 = nn.ConvTranspose2d(width, 1, 4, 2, 1, bias=True)
+    self.s0, stages = PLANS[image_shape[0]]
+    chans = [width * 2**(stages - 1 - i) for i in range(stages)]
+    self.ch = chans[0]
+    self.fc = nn.Linear(z_dim, self.s0 * self.s0 * self.ch, bias=False)
+    self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in chans)
+    self.ups = nn.ModuleList(
+        [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False) for a, b in zip(chans, chans[1:])]
+        + [nn.ConvTranspose2d(chans[-1], image_shape[-1], 4, 2, 1, bias=True)])
 
   def forward(self, z):
-    x = self.fc(z).view(-1, self.ch, 7, 7)
-    x = F.relu(self.bn0(x))
-    x = F.relu(self.bn1(self.up1(x)))
-    return torch.tanh(self.up2(x))
+    x = F.relu(self.bns[0](self.fc(z).view(-1, self.ch, self.s0, self.s0)))
+    for up, bn in zip(self.ups, self.bns[1:]):
+      x = F.relu(bn(up(x)))
+    return torch.tanh(self.ups[-1](x))
 
   def load_flax(self, p):
     p = p["params"]
-    k = np.asarray(p["Dense_0"]["kernel"])  # (z, 7*7*ch), NHWC order
-    self.fc.weight.data = _t(k.reshape(k.shape[0], 7, 7, self.ch).transpose(3, 1, 2, 0)
-                             .reshape(-1, k.shape[0]))
-    for bn, name in ((self.bn0, "BatchNorm_0"), (self.bn1, "BatchNorm_1")):
-      bn.weight.data, bn.bias.data = _t(p[name]["scale"]), _t(p[name]["bias"])
-    for up, name in ((self.up1, "ConvTranspose2x_0"), (self.up2, "ConvTranspose2x_1")):
-      up.weight.data = _t(np.asarray(p[name]["kernel"]).transpose(2, 3, 0, 1))
-    self.up2.bias.data = _t(p["ConvTranspose2x_1"]["bias"])
+    k = np.asarray(p["Dense_0"]["kernel"])  # (z, s0*s0*ch), NHWC order
+    self.fc.weight.data = _t(k.reshape(k.shape[0], self.s0, self.s0, self.ch)
+                             .transpose(3, 1, 2, 0).reshape(-1, k.shape[0]))
+    for i, bn in enumerate(self.bns):
+      bn.weight.data, bn.bias.data = (_t(p[f"BatchNorm_{i}"]["scale"]),
+                                      _t(p[f"BatchNorm_{i}"]["bias"]))
+    for i, up in enumerate(self.ups):
+      up.weight.data = _t(np.asarray(p[f"ConvTranspose2x_{i}"]["kernel"]).transpose(2, 3, 0, 1))
+    self.ups[-1].bias.data = _t(p[f"ConvTranspose2x_{len(self.ups) - 1}"]["bias"])
 
 
 class DCGANCritic(nn.Module):
-  """fgan.models.DCGANCritic for 28x28x1, norm "none", in NCHW."""
+  """fgan.models.DCGANCritic in NCHW, norm "none" or "batch": [Conv(4, 2, 1)
+  -> (BN, not on the first) -> LeakyReLU(0.2)]... -> dense 1."""
 
-  def __init__(self, width=64):
+  def __init__(self, image_shape=(28, 28, 1), width=64, norm="none"):
     super().__init__()
-    self.c1 = nn.Conv2d(1, width, 4, 2, 1)
-    self.c2 = nn.Conv2d(width, 2 * width, 4, 2, 1)
-    self.fc = nn.Linear(7 * 7 * 2 * width, 1)
-    self.ch = 2 * width
+    self.s0, stages = PLANS[image_shape[0]]
+    chans = [image_shape[-1]] + [width * 2**i for i in range(stages)]
+    batch = norm == "batch"
+    self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1, bias=not batch or i == 0)
+                               for i, (a, b) in enumerate(zip(chans, chans[1:])))
+    self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in chans[2:]) if batch else None
+    self.ch = chans[-1]
+    self.fc = nn.Linear(self.s0 * self.s0 * self.ch, 1)
 
   def forward(self, x):
-    x = F.leaky_relu(self.c1(x), 0.2)
-    x = F.leaky_relu(self.c2(x), 0.2)
+    for i, conv in enumerate(self.convs):
+      x = conv(x)
+      if self.bns is not None and i > 0:
+        x = self.bns[i - 1](x)
+      x = F.leaky_relu(x, 0.2)
     return self.fc(x.flatten(1))[:, 0]
 
   def load_flax(self, p):
     p = p["params"]
-    for conv, name in ((self.c1, "Conv_0"), (self.c2, "Conv_1")):
-      conv.weight.data = _t(np.asarray(p[name]["kernel"]).transpose(3, 2, 0, 1))
-      conv.bias.data = _t(p[name]["bias"])
-    k = np.asarray(p["Dense_0"]["kernel"])  # (7*7*ch, 1), NHWC order
-    self.fc.weight.data = _t(k.reshape(7, 7, self.ch, 1).transpose(3, 2, 0, 1).reshape(1, -1))
+    for i, conv in enumerate(self.convs):
+      conv.weight.data = _t(np.asarray(p[f"Conv_{i}"]["kernel"]).transpose(3, 2, 0, 1))
+      if conv.bias is not None:
+        conv.bias.data = _t(p[f"Conv_{i}"]["bias"])
+    for i, bn in enumerate(self.bns or ()):
+      bn.weight.data, bn.bias.data = (_t(p[f"BatchNorm_{i}"]["scale"]),
+                                      _t(p[f"BatchNorm_{i}"]["bias"]))
+    k = np.asarray(p["Dense_0"]["kernel"])  # (s0*s0*ch, 1), NHWC order
+    self.fc.weight.data = _t(k.reshape(self.s0, self.s0, self.ch, 1)
+                             .transpose(3, 2, 0, 1).reshape(1, -1))
     self.fc.bias.data = _t(p["Dense_0"]["bias"])
 
 
@@ -106,15 +129,20 @@ def generator_loss(d, fake):
 
 class Trainer:
   """One iteration = one critic and one generator Adam step (lr 2e-4,
-  betas (0.5, 0.999)) on a fresh real batch and fresh latents."""
+  betas (0.5, 0.999)) on a fresh real batch and fresh latents, on the
+  device the networks are on. ``compile``: the networks run through
+  torch.compile (default mode); the optimisers stay eager."""
 
-  def __init__(self, g, d, z_dim, sample_real, batch, compile_step=False):
-    self.g, self.d, self.z_dim, self.sample_real, self.batch = g, d, z_dim, sample_real, batch
+  def __init__(self, g, d, z_dim, sample_real, batch, compile=False):  # pylint: disable=redefined-builtin
+    self.device = next(g.parameters()).device
     self.g_opt = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     self.d_opt = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-    self._step = torch.compile(self._iteration) if compile_step else self._iteration
+    self.g, self.d = (torch.compile(g), torch.compile(d)) if compile else (g, d)
+    self.z_dim, self.sample_real, self.batch = z_dim, sample_real, batch
 
-  def _iteration(self, real, z1, z2):
+  def step(self):
+    real = self.sample_real(self.batch)
+    z1, z2 = (torch.randn(self.batch, self.z_dim, device=self.device) for _ in range(2))
     fake = self.g(z1).detach()
     self.d_opt.zero_grad(set_to_none=True)
     d_loss = critic_loss(self.d, real, fake)
@@ -126,30 +154,30 @@ class Trainer:
     self.g_opt.step()
     return d_loss, g_loss
 
-  def step(self):
-    real = self.sample_real(self.batch)
-    z1, z2 = torch.randn(self.batch, self.z_dim), torch.randn(self.batch, self.z_dim)
-    return self._step(real, z1, z2)
+  def _sync(self):
+    if self.device.type == "cuda":
+      torch.cuda.synchronize(self.device)
 
-  def throughput(self, seconds: float) -> tuple[float, float]:
-    """(iterations/s, seconds of the first iteration)."""
-    t0 = time.perf_counter()
-    self.step()
-    first = time.perf_counter() - t0
+  def throughput(self, seconds: float) -> float:
+    """Iterations/s over at least ``seconds`` and 3 iterations."""
+    self._sync()
     count, t = 0, time.perf_counter()
     while time.perf_counter() - t < seconds or count < 3:
       self.step()
       count += 1
-    return count / (time.perf_counter() - t), first
+    self._sync()
+    return count / (time.perf_counter() - t)
 
 
-def image_sampler(images: np.ndarray):
-  """Random batches (NCHW, [-1, 1]) of uint8 NHWC images."""
-  x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
-  return lambda n: x[torch.randint(0, len(x), (n,))]
+def image_sampler(images: np.ndarray, device="cpu"):
+  """Random batches (NCHW, [-1, 1]) of uint8 NHWC images, kept on ``device``."""
+  x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
+  x = x.contiguous().to(device)
+  return lambda n: x[torch.randint(0, len(x), (n,), device=device)]
 
 
-def ring8_sampler():
-  angles = torch.arange(8) * (2 * np.pi / 8)
+def ring8_sampler(device="cpu"):
+  angles = torch.arange(8, device=device) * (2 * np.pi / 8)
   means = 2.0 * torch.stack([torch.cos(angles), torch.sin(angles)], 1)
-  return lambda n: means[torch.randint(0, 8, (n,))] + 0.02 * torch.randn(n, 2)
+  return lambda n: (means[torch.randint(0, 8, (n,), device=device)]
+                    + 0.02 * torch.randn(n, 2, device=device))

@@ -99,9 +99,14 @@ class Runner:
     return jax.device_get(tree)
 
   def gflop(self, state, data) -> float:
-    """GFLOP of one call on these arguments, from XLA's cost analysis (NaN
-    where the backend gives none)."""
-    cost = self._fn.lower(state, data).compile().cost_analysis()
+    """GFLOP of one call on arguments shaped like these, from XLA's cost
+    analysis of the program compiled for the CPU, which counts every
+    convolution and product, whatever the backend the run uses (a GPU
+    program's convolutions are cuDNN calls that the analysis does not
+    count); NaN where none is given."""
+    shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (state, data))
+    with jax.default_device(jax.devices("cpu")[0]):
+      cost = self._fn.lower(*shapes).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return (cost or {}).get("flops", float("nan")) / 1e9
 
