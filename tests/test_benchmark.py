@@ -1,0 +1,19 @@
+"""The benchmark's fgan timer and FLOP count (issue 8), without PyTorch."""
+
+from experiments import benchmark
+
+
+def _toy(batch):
+  c = benchmark.toy_config((32, 32))
+  c.train.batch_size = batch
+  return c
+
+
+def test_timer_runs_the_train_step_and_counts_its_flops():
+  small, large = benchmark.train_timer(_toy(64)), benchmark.train_timer(_toy(128), 2)
+  assert small(0.0) > 0 and large(0.0) > 0  # at least min_iterations calls each
+  assert small.info["steps_per_call"] == 1  # automatic on CPU
+  # The step's matrix products grow with the batch and the seeds, Adam's
+  # updates only with the seeds: 2 seeds at twice the batch ~ 4x the work.
+  ratio = large.info["gflop_per_iteration"] / small.info["gflop_per_iteration"]
+  assert 3.5 < ratio < 4.1, ratio
