@@ -22,9 +22,11 @@ def get_config():
   c = base.get_base_config()
   s = base.sweep(c)
   s.variants.wgan_gp.train.num_steps = 1500
-  # Measured here (experiments.benchmark): 4 DCGAN seeds vmapped run at
-  # 0.50x the throughput of one seed after another on XLA's CPU backend
+  # Measured (experiments.benchmark, RESULTS.md): 4 DCGAN seeds vmapped run
+  # at 0.50x the throughput of one seed after another on XLA's CPU backend
   # (0.64x with model.conv_impl "matmul"), so on CPUs the seeds train one
-  # by one; set True on accelerators.
+  # by one. On an H100 they ran at 1.0x with "subpixel" and 1.9x with
+  # "matmul": on GPUs pass --config.vmap_seeds=True
+  # --config.grid='(("model.conv_impl", ("matmul",)),)'.
   s.vmap_seeds = False
   return s
