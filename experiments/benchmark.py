@@ -225,6 +225,8 @@ class Peer:
       try:
         out[name] = self._started(config, make_nets, sample_real, compile_)
       except Exception as e:  # pylint: disable=broad-except
+        if not compile_:
+          raise
         # torch 2.11's inductor fails an assertion on the 64x64 DCGAN's
         # channels-last convolution gradients; its layout pass is what chooses them.
         print(f"{label}: torch.compile failed ({type(e).__name__}: "
@@ -340,6 +342,7 @@ def main(argv):
       c.model.conv_impl = impl
       timers[impl] = train_timer(c, 1)
     if peer:
+      c = dcgan64_config(batch)
       dataset = data.load(c.data)
       sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
       nets = lambda: (peer.lib.DCGANGenerator(dataset.shape, 100),

@@ -59,6 +59,9 @@ def validate(config) -> None:
     if not (isinstance(config[section][key], int) and config[section][key] >= 0):
       raise ConfigError(f"config.{field} = {config[section][key]!r} must be an int "
                         f">= 0 (0 = {zero}).")
+  if config.data.resize and name in data.TOY_NAMES:
+    raise ConfigError(f"config.data.resize = {config.data.resize} resizes images, "
+                      f"but {name!r} is toy vector data; set it to 0.")
   for net in ("critic", "generator"):
     o = config.optim[net]
     _choice(f"optim.{net}.name", o.name, tuple(train.OPTIMIZERS))
@@ -124,5 +127,6 @@ def validate_with_data(config, dataset) -> None:
     if len(dataset.shape) != 3 or h != w or h not in (28, 32, 64):
       raise ConfigError(
           f"config.model.name = 'dcgan' makes 28x28, 32x32 or 64x64 images, but "
-          f"{dataset.name} has examples of shape {dataset.shape}. Use "
+          f"{dataset.name} has examples of shape {dataset.shape}. Set "
+          "config.data.resize to 28, 32 or 64 for other images, or use "
           "config.model.name = 'mlp' for vector data.")

@@ -51,6 +51,7 @@ def _snapshot(directory):
     ("gradient_penalty_kind", "r2", "wgan_gp, r1"),
     ("model.conv_chunk", -1, "int >= 0"),
     ("data.resize", -28, "0 = native size"),
+    ("data.resize", 64, "toy vector data"),
     ("model.critic_norm", "spectre", "none, batch, layer, spectral"),
 ])
 def test_config_validation_names_the_problem(field, value, match):
@@ -68,6 +69,9 @@ def test_model_that_cannot_make_the_data_and_gp_with_batchnorm(tmp_path):
   c = toy_config(**{"model.name": "dcgan"})
   with pytest.raises(validation.ConfigError, match="28x28, 32x32 or 64x64"):
     loop.run(c, tmp_path / "a", progress=False)
+  images = data.Dataset("tfds:celeb_a", (218, 178, 3), {}, None, {})
+  with pytest.raises(validation.ConfigError, match="config.data.resize to 28, 32 or 64"):
+    validation.validate_with_data(c, images)
   c = toy_config(**{"model.critic_norm": "batch", "gradient_penalty": 10.0})
   c.model.name = "dcgan"
   with pytest.raises(validation.ConfigError, match="per-example"):

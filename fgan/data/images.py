@@ -241,12 +241,15 @@ def _group_sampler(groups: range, num_groups: int, group_size: int):
 def resize_images(images: np.ndarray, side: int, chunk: int = 2048) -> np.ndarray:
   """uint8 NHWC images resized to side x side: bilinear interpolation,
   antialiased when shrinking (jax.image.resize), rounded back to uint8.
-  Computed on the CPU whatever the default backend, so that the resized
-  data, and its checksum, are the same on every machine."""
+  Computed on the CPU whatever the default backend, so that a GPU run trains
+  on the bytes a CPU run does (the result's checksum is recorded)."""
+  @jax.jit
+  def resize(x):
+    y = jax.image.resize(x.astype(jnp.float32), (x.shape[0], side, side, x.shape[3]),
+                         "bilinear")
+    return jnp.clip(jnp.round(y), 0, 255).astype(jnp.uint8)
+
   cpu = jax.devices("cpu")[0]
-  resize = jax.jit(lambda x: jnp.clip(jnp.round(jax.image.resize(
-      x.astype(jnp.float32), (x.shape[0], side, side, x.shape[3]), "bilinear")), 0, 255
-                                      ).astype(jnp.uint8))
   return np.concatenate([np.asarray(resize(jax.device_put(images[i:i + chunk], cpu)))
                          for i in range(0, len(images), chunk)])
 
