@@ -336,7 +336,11 @@ def run_seeds(config, seeds, workdirs, overwrite: bool = False,
                           F=f"{records[0]['divergence_estimate']:.3f}", refresh=False)
         is_eval = step % config.eval.every_steps < k or step >= num_steps
         is_ckpt = step % config.checkpoint.every_steps < k or step >= num_steps
-        if is_eval or is_ckpt or signals:
+        # Read once: a signal arriving after the sync below waits for the next
+        # step, since the members' states are fresh only right after a sync
+        # (before the first, they are arrays the step's donation consumed).
+        stop = bool(signals)
+        if is_eval or is_ckpt or stop:
           sync()
         for i, m in enumerate(members):
           if is_eval:
@@ -345,10 +349,9 @@ def run_seeds(config, seeds, workdirs, overwrite: bool = False,
             records[i].update({f"eval/{k_}": v for k_, v in final_eval[i].items()})
           if records[i]:
             m.writer.write(step, records[i])
-        if is_ckpt:
+        if is_ckpt or stop:
           save_checkpoints(step)
-        if signals:
-          save_checkpoints(step)
+        if stop:
           raise Preempted(
               f"fgan: signal {signals[0]} received; saved checkpoint {step} in "
               f"{', '.join(str(m.workdir) for m in members)}. Rerun the same "

@@ -154,6 +154,25 @@ def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
   assert f"resuming from checkpoint {saved[0]}" in out
 
 
+def test_signal_after_the_steps_sync_saves_fresh_state_next_step(tmp_path, monkeypatch):
+  # The signal lands while step 20's metrics are written, after that step
+  # decided not to copy the state to the host: the run's state held on the
+  # host is still the initial one, whose buffers the first step consumed
+  # (donation), so saving it then failed. It is saved at step 21 instead.
+  write = writers.MetricWriter.write
+  def write_then_signal(self, step, metrics):
+    write(self, step, metrics)
+    if step == 20:
+      os.kill(os.getpid(), signal.SIGTERM)
+  monkeypatch.setattr(writers.MetricWriter, "write", write_then_signal)
+  c = toy_config(**{"train.num_steps": 1000, "train.log_every": 10,
+                    "checkpoint.every_steps": 1000, "eval.every_steps": 1000,
+                    "train.steps_per_call": 1})
+  with pytest.raises(loop.Preempted, match="saved checkpoint 21"):
+    loop.run(c, tmp_path, progress=False)
+  assert [int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*")] == [21]
+
+
 def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
