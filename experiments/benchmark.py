@@ -83,15 +83,15 @@ def matmul_peak(n: int, precision: str | None = None, seconds: float = 3.0) -> f
   return 2 * n**3 * count / (time.perf_counter() - t) / 1e9
 
 
-def train_timer(config, num_seeds: int = 1, min_iterations: int = 3):
+def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=None):
   """A timer of the config's train step for ``num_seeds`` seeds (config.seed,
   config.seed + 1, ...) trained together (1: the plain step), compiled and
   run once: ``timer(seconds)`` runs it for ``seconds`` and at least
   ``min_iterations`` calls and returns iterations/s; ``timer.info`` holds
   GFLOP per call (XLA's cost analysis) and the time to the first step
   (compilation included). Each call runs loop.steps_per_call(config) steps;
-  rates are per step."""
-  dataset = data.load(config.data)
+  rates are per step. ``dataset``: config.data already loaded."""
+  dataset = dataset or data.load(config.data)
   k = loop.steps_per_call(config)
   t0 = time.perf_counter()
   g, d = train.build_models(config, dataset.shape)
@@ -181,12 +181,11 @@ class Peer:
     t = self.torch.from_numpy(np.array(x))
     return (t.permute(0, 3, 1, 2).contiguous() if images else t).to(self.device)
 
-  def same_losses(self, config, g_torch, d_torch, images: bool) -> float:
+  def same_losses(self, config, dataset, g_torch, d_torch, images: bool) -> float:
     """Largest relative difference between fgan's and the peer's critic and
     generator losses on the same weights, real batch and latents, both at
     full float32 precision (no TF32)."""
     torch = self.torch
-    dataset = data.load(config.data)
     g, d = train.build_models(config, dataset.shape)
     state = train.create_state(config, g, d, dataset.shape)
     key_real, key_z = jax.random.split(jax.random.PRNGKey(1))
@@ -211,11 +210,11 @@ class Peer:
       torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags_
     return max(abs(float(a) - float(b)) / abs(float(a)) for a, b in zip(ours, theirs))
 
-  def timers(self, label, config, make_nets, sample_real, images: bool,
+  def timers(self, label, config, dataset, make_nets, sample_real, images: bool,
              compiled: bool = False) -> dict:
     """Check equal losses (printed), then {"peer": eager timer} and with
     ``compiled`` {"compiled": torch.compile timer}, each run once."""
-    diff = self.same_losses(config, *make_nets(), images)
+    diff = self.same_losses(config, dataset, *make_nets(), images)
     status = "same" if diff < 1e-4 else "DIFFERENT"
     print(f"{label}: fgan and PyTorch losses on the same weights and batch: {status} "
           f"(largest relative difference {diff:.1e})", flush=True)
@@ -296,12 +295,15 @@ def main(argv):
   if "toy" in _SECTIONS.value:
     for hidden in ((512, 512, 512), (128, 128, 128)):
       c = toy_config(hidden)
+      dataset = data.load(c.data)
       label = f"toy MLP {'x'.join(map(str, hidden))} batch 256"
-      timers = {"one": train_timer(c, 1), "many": train_timer(c, n)}
+      timers = {"one": train_timer(c, 1, dataset=dataset),
+                "many": train_timer(c, n, dataset=dataset)}
       if peer:
         nets = lambda c=c, hidden=hidden: (peer.lib.MLP(c.model.z_dim, hidden, 2),
                                            peer.lib.MLP(2, hidden, 1))
-        timers |= peer.timers(label, c, nets, peer.lib.ring8_sampler(peer.device), False)
+        timers |= peer.timers(label, c, dataset, nets, peer.lib.ring8_sampler(peer.device),
+                              False)
       rates = interleaved(timers, secs, rounds)
       report(label, rates["one"], timers["one"].info, peak, 256)
       report(label, rates["many"], timers["many"].info, peak, 256, n)
@@ -309,24 +311,25 @@ def main(argv):
             f"{n * rates['many'] / rates['one']:.2f}x", flush=True)
       print_peer(label, rates)
   if "dcgan" in _SECTIONS.value:
+    dataset = data.load(dcgan_config(64).data)
     for batch in (64, 256):
       c = dcgan_config(batch)
       label = f"DCGAN 28x28 batch {batch}"
-      timers = {"one": train_timer(c, 1)}
+      timers = {"one": train_timer(c, 1, dataset=dataset)}
       if peer:
-        sampler = peer.lib.image_sampler(data.load(c.data).arrays["images"], peer.device)
+        sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
         nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
-        timers |= peer.timers(label, c, nets, sampler, True)
+        timers |= peer.timers(label, c, dataset, nets, sampler, True)
       rates = interleaved(timers, secs, rounds)
       report(label, rates["one"], timers["one"].info, peak, batch)
       print_peer(label, rates)
     # Seeds vmapped, against one seed with the default (fastest) conv_impl.
     k = min(n, 4)
-    timers = {"one": train_timer(dcgan_config(64), 1)}
+    timers = {"one": train_timer(dcgan_config(64), 1, dataset=dataset)}
     for impl in ("subpixel", "matmul"):
       c = dcgan_config(64)
       c.model.conv_impl = impl
-      timers[impl] = train_timer(c, k)
+      timers[impl] = train_timer(c, k, dataset=dataset)
     rates = interleaved(timers, secs, rounds)
     for impl in ("subpixel", "matmul"):
       report(f"DCGAN 28x28 batch 64, conv_impl {impl}", rates[impl], timers[impl].info,
@@ -336,18 +339,18 @@ def main(argv):
   if "dcgan64" in _SECTIONS.value:
     batch = _BATCH64.value
     label = f"DCGAN 64x64 batch {batch}"
+    c = dcgan64_config(batch)
+    dataset = data.load(c.data)  # resized once for every timer
     timers = {}
     for impl in ("subpixel", "xla"):
-      c = dcgan64_config(batch)
-      c.model.conv_impl = impl
-      timers[impl] = train_timer(c, 1)
+      variant = dcgan64_config(batch)
+      variant.model.conv_impl = impl
+      timers[impl] = train_timer(variant, 1, dataset=dataset)
     if peer:
-      c = dcgan64_config(batch)
-      dataset = data.load(c.data)
       sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
       nets = lambda: (peer.lib.DCGANGenerator(dataset.shape, 100),
                       peer.lib.DCGANCritic(dataset.shape, norm="batch"))
-      timers |= peer.timers(label, c, nets, sampler, True, compiled=True)
+      timers |= peer.timers(label, c, dataset, nets, sampler, True, compiled=True)
     rates = interleaved(timers, secs, rounds)
     for impl in ("subpixel", "xla"):
       report(f"{label}, conv_impl {impl}", rates[impl], timers[impl].info, peak, batch)

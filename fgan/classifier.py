@@ -74,7 +74,7 @@ def _cache_dir(data_config) -> pathlib.Path:
   """The dataset's classifier folder; one per image size (data.resize)."""
   root = pathlib.Path(os.environ.get("FGAN_DATA_DIR",
                                      pathlib.Path.home() / ".cache" / "fgan"))
-  side = data_config.get("resize", 0)
+  side = data_config.resize
   return root / "classifiers" / (data_config.name + (f"-{side}px" if side else ""))
 
 

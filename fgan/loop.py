@@ -73,16 +73,22 @@ def _flatten(d, prefix=""):
   return out
 
 
+def field_parent(config, field: str):
+  """(node, key) of a dotted config field ("model.conv_chunk") in a
+  ConfigDict or plain dict: ``node[key]`` is the field."""
+  *sections, key = field.split(".")
+  for section in sections:
+    config = config[section]
+  return config, key
+
+
 def saved_config(workdir) -> ml_collections.ConfigDict:
   """The config a work directory's run was made with (its config.json), with
   fields added to fgan since then set to the values that run trained under."""
   config = json.loads((pathlib.Path(workdir) / "config.json").read_text())
   for field, value in ADDED_FIELDS.items():
-    *sections, key = field.split(".")
-    target = config
-    for section in sections:
-      target = target[section]
-    target.setdefault(key, value)
+    node, key = field_parent(config, field)
+    node.setdefault(key, value)
   return ml_collections.ConfigDict(config)
 
 

@@ -41,10 +41,7 @@ class Member:
 
 
 def _set_field(config, field: str, value) -> None:
-  *path, key = field.split(".")
-  node = config
-  for p in path:
-    node = node[p]
+  node, key = loop.field_parent(config, field)
   if key not in node:
     raise validation.ConfigError(f"Sweep grid field {field!r} is not a config field.")
   node[key] = list(value) if isinstance(node[key], list) else value

@@ -93,11 +93,8 @@ def test_run_saved_before_a_field_was_added_resumes(tmp_path):
   loop.run(toy_config(steps=10), tmp_path, progress=False)
   saved = json.loads((tmp_path / "config.json").read_text())
   for field in loop.ADDED_FIELDS:
-    *sections, key = field.split(".")
-    target = saved
-    for section in sections:
-      target = target[section]
-    del target[key]
+    node, key = loop.field_parent(saved, field)
+    del node[key]
   (tmp_path / "config.json").write_text(json.dumps(saved))
   assert loop.saved_config(tmp_path).gradient_penalty_kind == "wgan_gp"
   summary = loop.run(toy_config(steps=20), tmp_path, progress=False)

@@ -260,7 +260,7 @@ def image_dataset(data_config, split: str = "train", process_index: int = 0,
   is > 0; with several processes, only this process's share of the
   ``data.shards`` groups is kept (see _group_sampler)."""
   images, labels, info = _load_arrays(data_config, split)
-  side = data_config.get("resize", 0)
+  side = data_config.resize
   if side and images.shape[1:3] != (side, side):
     images = resize_images(images, side)
     info = dict(info, resized_to=[side, side],
