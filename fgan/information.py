@@ -127,8 +127,13 @@ def f_divergence_density(div, log_p, log_q, x) -> float:
     u = jnp.exp(jnp.asarray(lp - lq))
     integrand = np.asarray(jnp.exp(jnp.asarray(lq)) * div.f(u))
   integrand = np.where(np.exp(lq) == 0, 0.0, integrand)
-  return float(np.trapezoid(integrand, x) if hasattr(np, "trapezoid")
-               else np.trapz(integrand, x))
+  return float(trapezoid(integrand, x))
+
+
+def trapezoid(y, x) -> float:
+  """The trapezoid rule (numpy's, under its name in numpy 1 and 2)."""
+  rule = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
+  return float(rule(y, x))
 
 
 def kl_normal(mu1, sigma1, mu2, sigma2) -> jax.Array:

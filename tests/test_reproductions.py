@@ -46,9 +46,31 @@ def test_exact_minimiser_of_kl_matches_the_mixture_moments():
   assert sigma_rev < sigma
 
 
+@pytest.mark.parametrize("s", [1.1, 1.2])
+def test_estimate_std_matches_neymans_closed_form(s):
+  """P = N(0, 1), Q = N(0, s^2), Neyman chi-square: T* = 1 - (q/p)^2,
+  f*(T*) = 2 - 2 q/p, and with M(k) = E_Q[(q/p)^k] = s^-(k+1) ((k+1)/s^2 -
+  k)^-1/2 (finite iff s^2 < (k+1)/k), E_P[(q/p)^k] = M(k - 1): the per-pair
+  variance is M(3) - M(1)^2 + 4 (M(2) - M(1)^2), infinite for s^2 >= 4/3."""
+  log_p = gaussian_fit.mixture_log_pdf([1.0], [0.0], [1.0])
+  std = gaussian_fit.estimate_std("neyman", log_p, 0.0, s)
+  if s**2 >= 4 / 3:
+    assert std == math.inf
+  else:
+    m = lambda k: s**-(k + 1) * ((k + 1) / s**2 - k)**-0.5
+    assert std == pytest.approx(math.sqrt(m(3) - m(1)**2 + 4 * (m(2) - m(1)**2)), rel=1e-6)
+
+
+def test_estimate_std_is_zero_when_q_equals_p():
+  # T* = f'(1) everywhere: both terms are constants.
+  log_p = gaussian_fit.mixture_log_pdf([1.0], [0.5], [2.0])
+  for name in ("kl", "reverse_kl", "js", "pearson", "neyman", "jeffrey"):
+    assert gaussian_fit.estimate_std(name, log_p, 0.5, 2.0) < 1e-6
+
+
 def test_gaussian_fit_script_learns_the_exact_minimisers(tmp_path):
-  # Reverse KL's minimiser (0.976, 1.511) is far from the generator's start
-  # at P's moments (0.5, 1.70): the fit has to travel to it.
+  # Reverse KL's minimiser (0.955, 2.015) is far from the generator's start
+  # at P's moments (0.5, 2.09): the fit has to travel to it.
   _script("gaussian_fit", "--divergences=reverse_kl", "--num_steps=1200",
           "--tolerance=0.05", f"--out={tmp_path}")
   rows = _rows(tmp_path / "gaussian_fit.csv")
