@@ -11,9 +11,11 @@ minimiser; with a component of std 1 instead (--stds=0.5,1, the mixture of
 the first version of this script) Neyman chi-square's does not, and no
 sample-based fit reaches its minimiser (experiments/RESULTS.md). The
 generator starts at the Gaussian matching the sample mean and standard
-deviation of P. For each divergence: the Gaussian N(mu, sigma^2) learned by f-GAN training beside
-the exact minimiser of D_f(P || N(mu, sigma^2)) found by quadrature and
-Nelder-Mead (fgan.gaussian_fit), and the divergence at the minimiser. Writes
+deviation of P. For each divergence: the Gaussian N(mu, sigma^2) learned by
+f-GAN training beside the exact minimiser of D_f(P || N(mu, sigma^2)) found
+by quadrature and Nelder-Mead (fgan.gaussian_fit), the divergence at the
+minimiser, and the standard error of F there at the batch size
+(gaussian_fit.estimate_std; inf for an infinite variance). Writes
 gaussian_fit.csv, .md and .png and exits non-zero if a learned mean or
 standard deviation is more than --tolerance from the exact one.
 """
@@ -30,6 +32,7 @@ import numpy as np
 
 from fgan import divergences
 from fgan import gaussian_fit
+from fgan import information
 from fgan import report
 from fgan.data import toy
 
@@ -108,7 +111,6 @@ def write(mix, rows, out: pathlib.Path, num_steps: int, seed: int) -> None:
   (out / "gaussian_fit.md").write_text("\n".join(md) + "\n")
 
   plt = report.pyplot()
-  from fgan import information  # pylint: disable=import-outside-toplevel
   weights, means, stds = toy.mixture_params(mix)
   x = np.linspace(-6, 8, 1000)
   fig, ax = plt.subplots(figsize=(7, 4), dpi=120)

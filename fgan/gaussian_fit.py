@@ -16,11 +16,15 @@ between. Two answers per divergence:
                    in general), Adam on fresh samples, for a divergence whose
                    dom f* is bounded on both sides (total variation) the
                    critic's output penalty (fgan.losses.output_penalty,
-                   weight 3e-4: its optimal critic sits at the ends of dom
+                   OUTPUT_PENALTY: its optimal critic sits at the ends of dom
                    f*, V grows without bound and the critic goes stale
                    without it; for the others the penalty only biases the
                    fit), and the last quarter of the generator iterates
                    averaged (Polyak averaging).
+
+And the check that a fit can succeed at all: estimate_std, the noise that a
+batch leaves in F at the minimiser even with the optimal critic (infinite
+for some mixtures and divergences, and then no sample-based fit finds it).
 """
 
 from __future__ import annotations
