@@ -91,7 +91,8 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
   GFLOP per call (XLA's cost analysis) and the time to the first step
   (compilation included). Each call runs loop.steps_per_call(config) steps;
   rates are per step. ``dataset``: config.data already loaded."""
-  dataset = dataset or data.load(config.data)
+  if dataset is None:
+    dataset = data.load(config.data)
   k = loop.steps_per_call(config)
   t0 = time.perf_counter()
   g, d = train.build_models(config, dataset.shape)
@@ -312,12 +313,12 @@ def main(argv):
       print_peer(label, rates)
   if "dcgan" in _SECTIONS.value:
     dataset = data.load(dcgan_config(64).data)
+    sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device) if peer else None
     for batch in (64, 256):
       c = dcgan_config(batch)
       label = f"DCGAN 28x28 batch {batch}"
       timers = {"one": train_timer(c, 1, dataset=dataset)}
       if peer:
-        sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
         nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
         timers |= peer.timers(label, c, dataset, nets, sampler, True)
       rates = interleaved(timers, secs, rounds)
