@@ -32,6 +32,11 @@ from ``get_base_config()`` and states only what differs.
   model.width                DCGAN generator base width (its widest layer has
                              width * 2^(stages - 1) channels)
   model.critic_width         DCGAN critic base width (layers width * 2^i)
+  model.generator_extra_convs  DCGAN generator: stride-1 3x3 convolution
+                             layers (BN, ReLU) at its smallest resolution;
+                             0 = seed 003's network
+  model.critic_extra_convs   DCGAN critic: stride-1 3x3 layers after its last
+                             stride-2 one; 0 = seed 003's network
   model.critic_norm          DCGAN critic: "none" | "batch" | "layer" |
                              "spectral" (Miyato et al. 2018)
   model.conv_impl            "subpixel": the generator's transposed convolutions
@@ -101,6 +106,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.z_dim = 64
   c.model.width = 64
   c.model.critic_width = 64
+  c.model.generator_extra_convs = 0
+  c.model.critic_extra_convs = 0
   c.model.critic_norm = "batch"
   c.model.conv_impl = "subpixel"
   c.model.conv_chunk = 0

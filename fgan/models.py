@@ -148,6 +148,14 @@ def batch_chunked(op, size: int | None):
   return chunked
 
 
+def convolution(impl: str, chunk: int | None):
+  """The stride-1 and strided convolutions of the DCGAN networks for
+  ``model.conv_impl``: ``conv_matmul`` for "matmul", XLA's convolution
+  otherwise, in chunks of ``chunk`` examples (``batch_chunked``)."""
+  return batch_chunked(conv_matmul if impl == "matmul" else jax.lax.conv_general_dilated,
+                       chunk)
+
+
 # DCGAN (Radford et al. 2016, section 4): "All weights were initialized from
 # a zero-centered Normal distribution with standard deviation 0.02."
 DCGAN_INIT = nn.initializers.normal(0.02)
@@ -183,15 +191,19 @@ def _dcgan_plan(image_shape):
 
 
 class DCGANGenerator(nn.Module):
-  """z -> dense to s0 x s0 x (w 2^(n-1)) -> BN, ReLU -> [2x up, BN, ReLU]...
-  -> 2x up to C channels -> tanh. For 28x28 with width 64: 7x7x128 -> 14x14x64
-  -> 28x28x1; for 64x64: 4x4x512 -> ... -> 64x64x3 (seed 003)."""
+  """z -> dense to s0 x s0 x (w 2^(n-1)) -> BN, ReLU -> [3x3 conv, BN,
+  ReLU] x extra_convs -> [2x up, BN, ReLU]... -> 2x up to C channels -> tanh.
+  For 28x28 with width 64: 7x7x128 -> 14x14x64 -> 28x28x1; for 64x64:
+  4x4x512 -> ... -> 64x64x3 (seed 003). ``extra_convs`` (default 0, seed
+  003's network) adds stride-1 3x3 convolutions at the smallest resolution,
+  as TensorFlow's DCGAN tutorial for MNIST has one (5x5 there)."""
 
   image_shape: Sequence[int]
   width: int = 64
   conv_impl: str = "subpixel"
   axis_name: str | None = None
   conv_chunk: int | None = None
+  extra_convs: int = 0
 
   @nn.compact
   def __call__(self, z):
@@ -200,6 +212,11 @@ class DCGANGenerator(nn.Module):
     x = nn.Dense(s0 * s0 * ch, use_bias=False, kernel_init=DCGAN_INIT)(z)
     x = x.reshape(-1, s0, s0, ch)
     x = nn.relu(BatchNorm(self.axis_name)(x))
+    for _ in range(self.extra_convs):
+      x = nn.Conv(ch, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
+                  kernel_init=DCGAN_INIT,
+                  conv_general_dilated=convolution(self.conv_impl, self.conv_chunk))(x)
+      x = nn.relu(BatchNorm(self.axis_name)(x))
     for _ in range(stages - 1):
       ch //= 2
       x = ConvTranspose2x(ch, impl=self.conv_impl, chunk=self.conv_chunk)(x)
@@ -247,7 +264,8 @@ class DCGANCritic(nn.Module):
   ``conv_impl``: "matmul" computes the convolutions with ``conv_matmul``,
   anything else with XLA's convolution; the parameters are the same.
   ``conv_chunk``: convolve at most this many examples at a time
-  (``batch_chunked``)."""
+  (``batch_chunked``). ``extra_convs``: stride-1 3x3 layers (with the same
+  norm and activation) after the last stride-2 one; 0 is seed 003's critic."""
 
   image_shape: Sequence[int]
   width: int = 64
@@ -255,17 +273,21 @@ class DCGANCritic(nn.Module):
   axis_name: str | None = None
   conv_impl: str = "subpixel"
   conv_chunk: int | None = None
+  extra_convs: int = 0
 
   @nn.compact
   def __call__(self, x):
     _, stages = _dcgan_plan(self.image_shape)
-    conv = batch_chunked(conv_matmul if self.conv_impl == "matmul"
-                         else jax.lax.conv_general_dilated, self.conv_chunk)
+    conv = convolution(self.conv_impl, self.conv_chunk)
     dot = jax.lax.dot_general
     if self.norm == "spectral":
       conv, dot = spectrally_normalized(conv), spectrally_normalized(dot)
-    for i in range(stages):
-      x = nn.Conv(self.width * 2**i, (4, 4), (2, 2), padding=((1, 1), (1, 1)),
+    # (features, kernel, stride) of each layer: the stride-2 stages, then
+    # the extra stride-1 3x3 layers at the smallest resolution.
+    layers = [(self.width * 2**i, 4, 2) for i in range(stages)]
+    layers += [(self.width * 2**(stages - 1), 3, 1)] * self.extra_convs
+    for i, (features, k, stride) in enumerate(layers):
+      x = nn.Conv(features, (k, k), (stride, stride), padding=((1, 1), (1, 1)),
                   use_bias=self.norm in ("none", "spectral") or i == 0,
                   kernel_init=DCGAN_INIT, conv_general_dilated=conv)(x)
       if i > 0 and self.norm == "batch":

@@ -47,9 +47,10 @@ def build_models(config, data_shape, axis_name: str | None = None):
             models.MLP(hidden=tuple(m.hidden), out=1))
   if m.name == "dcgan":
     chunk = conv_chunk(config)
-    return (models.DCGANGenerator(tuple(data_shape), m.width, m.conv_impl, axis_name, chunk),
+    return (models.DCGANGenerator(tuple(data_shape), m.width, m.conv_impl, axis_name, chunk,
+                                  m.generator_extra_convs),
             models.DCGANCritic(tuple(data_shape), m.critic_width, m.critic_norm, axis_name,
-                               m.conv_impl, chunk))
+                               m.conv_impl, chunk, m.critic_extra_convs))
   raise ValueError(f"Unknown model {m.name!r}; valid: dcgan, mlp.")
 
 

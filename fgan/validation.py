@@ -54,7 +54,9 @@ def validate(config) -> None:
   if not 0 <= config.train.ema_decay < 1:
     raise ConfigError(f"config.train.ema_decay = {config.train.ema_decay} must lie in [0, 1).")
   for field, zero in (("train.steps_per_call", "automatic"),
-                      ("model.conv_chunk", "automatic"), ("data.resize", "native size")):
+                      ("model.conv_chunk", "automatic"), ("data.resize", "native size"),
+                      ("model.generator_extra_convs", "seed 003's network"),
+                      ("model.critic_extra_convs", "seed 003's network")):
     section, key = field.split(".")
     if not (isinstance(config[section][key], int) and config[section][key] >= 0):
       raise ConfigError(f"config.{field} = {config[section][key]!r} must be an int "

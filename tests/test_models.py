@@ -141,3 +141,23 @@ def test_spectral_critic_layers_are_normalised_and_differentiable():
                          models.DCGANCritic((28, 28, 1), width=8, norm="none").apply(params, x))
   grads = jax.grad(lambda p: jnp.sum(critic.apply(p, x)))(params)
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+@pytest.mark.parametrize("impl", ["subpixel", "matmul"])
+def test_extra_convs_add_3x3_layers_at_the_smallest_resolution(impl):
+  """generator_extra_convs / critic_extra_convs add exactly the stride-1 3x3
+  layers (kernel 3x3xCxC plus batch norm's scale and bias; C = 16 at 7x7
+  for width 8), keep the output shapes, and compute as XLA's convolution."""
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 16))
+  x = jax.random.normal(jax.random.PRNGKey(1), (4, 28, 28, 1))
+  count = lambda p: sum(a.size for a in jax.tree.leaves(p))
+  for net, inp, kwargs in ((models.DCGANGenerator, z, {}),
+                           (models.DCGANCritic, x, {"norm": "batch"})):
+    base = net((28, 28, 1), width=8, conv_impl=impl, **kwargs)
+    deep = net((28, 28, 1), width=8, conv_impl=impl, extra_convs=2, **kwargs)
+    plain = net((28, 28, 1), width=8, conv_impl="xla", extra_convs=2, **kwargs)
+    p0, p2 = base.init(jax.random.PRNGKey(2), inp), deep.init(jax.random.PRNGKey(2), inp)
+    assert count(p2) - count(p0) == 2 * (3 * 3 * 16 * 16 + 2 * 16)
+    out = deep.apply(p2, inp)
+    assert out.shape == base.apply(p0, inp).shape
+    np.testing.assert_allclose(out, plain.apply(p2, inp), rtol=1e-4, atol=1e-5)
