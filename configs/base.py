@@ -40,9 +40,9 @@ from ``get_base_config()`` and states only what differs.
   model.critic_norm          DCGAN critic: "none" | "batch" | "layer" |
                              "spectral" (Miyato et al. 2018)
   model.conv_impl            "subpixel": the generator's transposed convolutions
-                             as sub-pixel matrix products, the critic's
+                             as sub-pixel matrix products, the other
                              convolutions by XLA (fastest for one seed);
-                             "matmul": the critic's as matrix products too
+                             "matmul": the others as matrix products too
                              (fastest for vmapped seeds); "xla": XLA's ops
   model.conv_chunk           DCGAN: convolutions run on chunks of at most this
                              many examples (same values; normalisation still
