@@ -212,10 +212,10 @@ class DCGANGenerator(nn.Module):
     x = nn.Dense(s0 * s0 * ch, use_bias=False, kernel_init=DCGAN_INIT)(z)
     x = x.reshape(-1, s0, s0, ch)
     x = nn.relu(BatchNorm(self.axis_name)(x))
+    conv = convolution(self.conv_impl, self.conv_chunk)
     for _ in range(self.extra_convs):
       x = nn.Conv(ch, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
-                  kernel_init=DCGAN_INIT,
-                  conv_general_dilated=convolution(self.conv_impl, self.conv_chunk))(x)
+                  kernel_init=DCGAN_INIT, conv_general_dilated=conv)(x)
       x = nn.relu(BatchNorm(self.axis_name)(x))
     for _ in range(stages - 1):
       ch //= 2
