@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import pathlib
 import time
 
@@ -72,8 +71,7 @@ def _to_float(images):
 
 def _cache_dir(data_config) -> pathlib.Path:
   """The dataset's classifier folder; one per image size (data.resize)."""
-  root = pathlib.Path(os.environ.get("FGAN_DATA_DIR",
-                                     pathlib.Path.home() / ".cache" / "fgan"))
+  root = data.data_dir()
   side = data_config.resize
   return root / "classifiers" / (data_config.name + (f"-{side}px" if side else ""))
 

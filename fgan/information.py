@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.experimental
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import xlogy
@@ -123,7 +122,7 @@ def f_divergence_density(div, log_p, log_q, x) -> float:
   div = divs.get(div)
   x = np.asarray(x, np.float64)
   lp, lq = np.asarray(log_p(x), np.float64), np.asarray(log_q(x), np.float64)
-  with jax.experimental.enable_x64():
+  with jax.enable_x64(True):
     u = jnp.exp(jnp.asarray(lp - lq))
     integrand = np.asarray(jnp.exp(jnp.asarray(lq)) * div.f(u))
   integrand = np.where(np.exp(lq) == 0, 0.0, integrand)

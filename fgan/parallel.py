@@ -53,6 +53,12 @@ def initialize_distributed(coordinator: str | None = None,
                              num_processes=num_processes, process_id=process_id)
 
 
+def _first_copy(x):
+  """The first local device's copy of a pmapped array (leading device axis),
+  read from its shard: indexing the global array would gather."""
+  return x.addressable_shards[0].data[0]
+
+
 class Runner:
   """Compiles ``k`` train steps per call for the config's parallel mode and
   moves state and data to and from the devices."""
@@ -85,17 +91,23 @@ class Runner:
       self._replicated = replicated
 
   def place(self, tree):
-    """Host pytree -> device pytree for this mode (state or data)."""
+    """Host pytree -> device pytree for this mode (state or data); under
+    pmap one copy per local device, stacked on a leading axis sharded over
+    them."""
     if self.mode == "none":
       return jax.device_put(tree)
     if self.mode == "pmap":
-      return jax.device_put_replicated(tree, jax.local_devices())
+      devices = jax.local_devices()
+      per_device = NamedSharding(Mesh(np.asarray(devices), (AXIS,)), PartitionSpec(AXIS))
+      return jax.tree.map(
+          lambda x: jax.device_put(np.stack([np.asarray(x)] * len(devices)), per_device), tree)
     return jax.device_put(tree, self._replicated)
 
   def host(self, tree):
-    """Device pytree -> one host copy (numpy)."""
+    """Device pytree -> one host copy (numpy); under pmap the first local
+    device's (all hold the same)."""
     if self.mode == "pmap":
-      tree = jax.tree.map(lambda x: x[0], tree)
+      tree = jax.tree.map(_first_copy, tree)
     return jax.device_get(tree)
 
   def gflop(self, state, data) -> float:
@@ -113,5 +125,5 @@ class Runner:
   def __call__(self, state, data):
     state, metrics = self._fn(state, data)
     if self.mode == "pmap":
-      metrics = jax.tree.map(lambda m: m[0], metrics)
+      metrics = jax.tree.map(_first_copy, metrics)
     return state, metrics

