@@ -75,30 +75,85 @@ def _softplus(x):
   return jax.nn.softplus(x)
 
 
-@jax.custom_jvp
-def _lambertw_exp(x: Array) -> Array:
-  """w = W(e^x), the principal Lambert W of e^x, i.e. the root of w + log w = x.
+def _with_derivative(fn: Fn, derivative: Fn) -> Fn:
+  """fn with ``derivative`` as its JVP: for the elementwise maps below whose
+  autodiff would lose the derivative's relative precision (JAX
+  differentiates expm1(x) as expm1(x) + 1, which is 0 once expm1(x) rounds
+  to -1, and tanh as 1 - tanh^2)."""
+  fn = jax.custom_jvp(fn)
+  fn.defjvp(lambda primals, tangents: (fn(primals[0]), derivative(primals[0]) * tangents[0]))
+  return fn
 
-  Solved in log space (y = log w, y + e^y = x, increasing and convex in y) by
-  Newton's method from y0 = x (x <= 1) or log x (x > 1), both right of the
-  root, from where Newton converges monotonically; dw/dx = w / (1 + w) is
-  given by a custom JVP.
+
+def _log_mean_exp1(v):
+  """log((1 + e^v) / 2) = softplus(v) - log 2, to full relative precision:
+  log1p(expm1(v) / 2) for v <= 0 and v + log1p(expm1(-v) / 2) above, where
+  the plain difference would cancel near v = 0."""
+  return jnp.maximum(v, 0.0) + jnp.log1p(0.5 * jnp.expm1(-jnp.abs(v)))
+
+
+# Elementwise maps of the activations and fused conjugates, each with its
+# exact derivative (``_with_derivative``).
+_half_log_mean_exp1 = _with_derivative(lambda v: 0.5 * _log_mean_exp1(v),
+                                       lambda v: 0.5 * jax.nn.sigmoid(v))
+_one_minus_exp_neg = _with_derivative(lambda v: -jnp.expm1(-v), lambda v: jnp.exp(-v))
+_expm1 = _with_derivative(jnp.expm1, jnp.exp)
+_half_tanh = _with_derivative(  # d/dv tanh(v)/2 = 2 sigmoid(2v) sigmoid(-2v)
+    lambda v: 0.5 * jnp.tanh(v), lambda v: 2.0 * jax.nn.sigmoid(2.0 * v) * jax.nn.sigmoid(-2.0 * v))
+
+
+@jax.custom_jvp
+def _jeffrey_log_w(t: Array) -> Array:
+  """y = log W(e^{1-t}), the log of the principal Lambert W of e^{1-t}: the
+  root of expm1(y) + y = -t (i.e. y + e^y = 1 - t; increasing and convex
+  in y), written so that t near 0 keeps its relative precision.
+
+  Newton's method from y0 = 1 - t (t >= 0) or log1p(-t) (t < 0), both right
+  of the root, from where it converges monotonically; 12 steps reach float32
+  and float64 precision over all of float32's range. Working in log space
+  keeps y finite where W itself underflows (W(e^x) ~ e^x for x << 0).
+  dy/dt = -1 / (1 + e^y) is a custom JVP, finite everywhere.
   """
-  x = jnp.asarray(x)
-  y0 = jnp.where(x > 1.0, jnp.log(jnp.maximum(x, 1.0)), x)
+  t = jnp.asarray(t)
+  y0 = jnp.where(t < 0.0, jnp.log1p(-jnp.minimum(t, 0.0)), 1.0 - t)
 
   def newton(_, y):
-    ey = jnp.exp(y)
-    return y - (y + ey - x) / (1.0 + ey)
+    return y - (jnp.expm1(y) + y + t) / (1.0 + jnp.exp(y))
 
-  return jnp.exp(jax.lax.fori_loop(0, 30, newton, y0))
+  return jax.lax.fori_loop(0, 12, newton, y0)
 
 
-@_lambertw_exp.defjvp
-def _lambertw_exp_jvp(primals, tangents):
-  (x,), (dx,) = primals, tangents
-  w = _lambertw_exp(x)
-  return w, w / (1.0 + w) * dx
+@_jeffrey_log_w.defjvp
+def _jeffrey_log_w_jvp(primals, tangents):
+  (t,), (dt,) = primals, tangents
+  y = _jeffrey_log_w(t)
+  return y, -jax.nn.sigmoid(-y) * dt
+
+
+@jax.custom_jvp
+def _jeffrey_conjugate(t: Array) -> Array:
+  """Jeffrey's f*(t) for f(u) = (u - 1) log u.
+
+  f'(u) = log u + 1 - 1/u = t has the root u* = 1/W(e^{1-t}); with
+  y = log W(e^{1-t}) (so W = e^y = 1 - t - y),
+
+      f*(t) = t u* - f(u*) = W + 1/W + t - 2 = e^{-y} - y - 1,
+
+  the last form (as expm1(-y) - y, two terms of t's sign) free of the
+  cancellation of W + t for t << 0 (f*(-1e8) = -19.42) and of overflow in
+  1/W for t >> 0 (f*(t) ~ e^{t-1} + t - 2). Its derivative is u* = e^{-y}
+  (custom JVP: finite wherever f* is, and so is its own derivative
+  e^{-y} / (1 + e^y) = 1 / f''(u*)).
+  """
+  y = _jeffrey_log_w(t)
+  return jnp.expm1(-y) - y
+
+
+@_jeffrey_conjugate.defjvp
+def _jeffrey_conjugate_jvp(primals, tangents):
+  (t,), (dt,) = primals, tangents
+  y = _jeffrey_log_w(t)
+  return jnp.expm1(-y) - y, jnp.exp(-y) * dt
 
 
 def _make_registry() -> dict[str, Divergence]:
@@ -120,8 +175,8 @@ def _make_registry() -> dict[str, Divergence]:
           # table's f(u) = u log u - (u+1) log((u+1)/2), which gives 2 JS.
           f=lambda u: 0.5 * (xlogy(u, u) - xlogy(u + 1.0, (u + 1.0) / 2.0)),
           conjugate=lambda t: -0.5 * jnp.log(2.0 - jnp.exp(2.0 * t)),
-          activation=lambda v: 0.5 * (_LOG2 - _softplus(-v)),
-          conjugate_of_activation=lambda v: 0.5 * (_softplus(v) - _LOG2),
+          activation=lambda v: -_half_log_mean_exp1(-v),  # (log 2 - softplus(-v)) / 2
+          conjugate_of_activation=_half_log_mean_exp1,  # (softplus(v) - log 2) / 2
           f_prime_one=0.0,
           conjugate_domain=(-inf, 0.5 * _LOG2),
       ),
@@ -150,9 +205,9 @@ def _make_registry() -> dict[str, Divergence]:
           # Pearson chi^2(P||Q) = E_Q (p/q - 1)^2. As in the f-GAN paper's
           # Table 6, f is taken on all of R, so f* is t^2/4 + t everywhere.
           f=lambda u: jnp.square(u - 1.0),
-          conjugate=lambda t: 0.25 * jnp.square(t) + t,
+          conjugate=lambda t: t * (0.25 * t + 1.0),  # t^2/4 + t, exact near its root -4
           activation=lambda v: v,
-          conjugate_of_activation=lambda v: 0.25 * jnp.square(v) + v,
+          conjugate_of_activation=lambda v: v * (0.25 * v + 1.0),
           f_prime_one=0.0,
           conjugate_domain=(-inf, inf),
           f_domain=(-inf, inf),
@@ -162,8 +217,8 @@ def _make_registry() -> dict[str, Divergence]:
           # Neyman chi^2(P||Q) = E_P (q/p - 1)^2 = E_Q (1 - u)^2 / u.
           f=lambda u: jnp.square(1.0 - u) / u,
           conjugate=lambda t: 2.0 - 2.0 * jnp.sqrt(1.0 - t),
-          activation=lambda v: -jnp.expm1(-v),  # 1 - e^-v
-          conjugate_of_activation=lambda v: 2.0 - 2.0 * jnp.exp(-0.5 * v),
+          activation=_one_minus_exp_neg,  # 1 - e^-v
+          conjugate_of_activation=lambda v: 2.0 * _one_minus_exp_neg(0.5 * v),  # 2 - 2 e^{-v/2}
           f_prime_one=0.0,
           conjugate_domain=(-inf, 1.0),
       ),
@@ -172,15 +227,14 @@ def _make_registry() -> dict[str, Divergence]:
           # H^2(P,Q) = E_Q (sqrt(p/q) - 1)^2 = sum (sqrt p - sqrt q)^2 (no 1/2).
           f=lambda u: jnp.square(jnp.sqrt(u) - 1.0),
           conjugate=lambda t: t / (1.0 - t),
-          activation=lambda v: -jnp.expm1(-v),  # 1 - e^-v
-          conjugate_of_activation=jnp.expm1,  # e^v - 1
+          activation=_one_minus_exp_neg,  # 1 - e^-v
+          conjugate_of_activation=_expm1,  # e^v - 1
           f_prime_one=0.0,
           conjugate_domain=(-inf, 1.0),
       ),
       Divergence(
           name="jeffrey",
-          # Jeffrey = KL(P||Q) + KL(Q||P); f* via Lambert W:
-          # f*(t) = W(e^{1-t}) + 1/W(e^{1-t}) + t - 2.
+          # Jeffrey = KL(P||Q) + KL(Q||P); f* via Lambert W (_jeffrey_conjugate).
           f=lambda u: (u - 1.0) * jnp.log(u),
           conjugate=_jeffrey_conjugate,
           activation=lambda v: v,
@@ -194,8 +248,8 @@ def _make_registry() -> dict[str, Divergence]:
           # the centre 0 of its subdifferential [-1/2, 1/2].
           f=lambda u: 0.5 * jnp.abs(u - 1.0),
           conjugate=lambda t: t,
-          activation=lambda v: 0.5 * jnp.tanh(v),
-          conjugate_of_activation=lambda v: 0.5 * jnp.tanh(v),
+          activation=_half_tanh,
+          conjugate_of_activation=_half_tanh,
           f_prime_one=0.0,
           conjugate_domain=(-0.5, 0.5),
       ),
@@ -213,11 +267,6 @@ def _make_registry() -> dict[str, Divergence]:
       ),
   ]
   return {d.name: d for d in divs}
-
-
-def _jeffrey_conjugate(t: Array) -> Array:
-  w = _lambertw_exp(1.0 - t)
-  return w + 1.0 / w + t - 2.0
 
 
 _REGISTRY = _make_registry()
@@ -244,71 +293,173 @@ def get(name: str | Divergence) -> Divergence:
 # Divergences defined from f alone.
 
 
-def _to_domain(lo: float, hi: float) -> tuple[Fn, Fn]:
-  """A smooth increasing bijection s -> u from R onto (lo, hi), and d u/d s."""
+def _to_domain(lo: float, hi: float) -> Fn:
+  """A smooth increasing bijection s -> u from R onto (lo, hi) that reaches
+  within e^-|s| of a finite end and e^|s| towards an infinite one."""
   if math.isfinite(lo) and math.isfinite(hi):
-    return (lambda s: lo + (hi - lo) * jax.nn.sigmoid(s),
-            lambda s: (hi - lo) * jax.nn.sigmoid(s) * jax.nn.sigmoid(-s))
+    w = hi - lo
+    return lambda s: jnp.where(s < 0, lo + w * jax.nn.sigmoid(s), hi - w * jax.nn.sigmoid(-s))
   if math.isfinite(lo):
-    return lambda s: lo + jnp.exp(s), jnp.exp
+    return lambda s: lo + jnp.exp(s)
   if math.isfinite(hi):
-    return lambda s: hi - jnp.exp(-s), lambda s: jnp.exp(-s)
-  return lambda s: s, jnp.ones_like
+    return lambda s: hi - jnp.exp(-s)
+  return jnp.sinh
 
 
-def _numerical_argmax(f: Fn, lo: float, hi: float, iters: int = 60,
-                      span: float = 40.0) -> Fn:
-  """t -> u*(t) = argmax_u [t u - f(u)], the root of f'(u) = t in (lo, hi).
+def _solve_dtype():
+  """The dtype f* is solved in: float64 (jax.enable_x64 inside the trace),
+  except on TPUs, which lack it."""
+  return jnp.float32 if jax.default_backend() == "tpu" else jnp.float64
 
-  The root is bracketed in the unconstrained variable s (u = u(s), monotone)
-  and found by bisection, which f' being increasing makes safe, then polished
-  by two Newton steps. Its derivative du*/dt = 1 / f''(u*) (implicit function
-  theorem) is a custom JVP, so f* below is twice differentiable.
-  """
-  u_of_s, du_ds = _to_domain(lo, hi)
+
+def _derivatives(f: Fn) -> tuple[Fn, Fn]:
   fp = jax.grad(lambda u: jnp.sum(f(u)))
-  fpp = jax.grad(lambda u: jnp.sum(fp(u)))
+  return fp, jax.grad(lambda u: jnp.sum(fp(u)))
 
-  @jax.custom_jvp
-  def argmax(t):
+
+# Probe points s = 5 2^k (u = e^{+-s} towards an infinite end of f's domain,
+# within e^-s of a finite one), as far as float64 reaches.
+_PROBES = tuple(5.0 * 2.0**k for k in range(8))
+
+
+def _f_prime_limit(fp: Fn, u_of_s: Fn, side: int) -> float:
+  """lim f'(u) as u approaches the upper (side +1) or lower (side -1) end of
+  f's domain: an end of dom f* (Nowozin et al. 2016, section 2: f'(u) runs
+  over dom f* as u runs over dom f).
+
+  f' is monotone, so G_k = side f'(u(side s_k)) increases along the probes
+  s_k = 5 2^k. It converges if and only if its increments, which halve
+  nothing for growth like log u (they double) or log log u (they stay
+  constant), shrink: with the last three probes s, 2s, 4s, a limit
+  G = c - a x^{s/s_0} (x = e^{-beta s_0}, the power-law approach u^-beta of
+  every f' with a finite limit, e.g. the alpha-divergences) has increment
+  ratio r = d_2 / d_1 = x (1 + x) < 1, and its limit is
+  c = G_3 + d_1 x^3 / (1 - x) (exact for that form). r >= 1 means growth
+  (infinite end). Increments below float64's resolution of G mean the
+  limit is reached. Approaches slower than u^-0.003 look like growth here;
+  state such an end with ``from_f(conjugate_domain=...)``.
+  """
+  with jax.enable_x64(True):
+    values = []
+    for s in _PROBES:
+      g = side * float(fp(u_of_s(jnp.float64(side * s))))
+      if math.isnan(g):
+        break
+      if math.isinf(g):
+        return side * math.inf
+      values.append(g)
+  if len(values) < 3:
+    raise ValueError("f' is not finite near the end of f's domain; give "
+                     "from_f its conjugate_domain.")
+  g1, g2, g3 = values[-3:]
+  d1, d2 = g2 - g1, g3 - g2
+  if d2 <= 1e-12 * max(1.0, abs(g3)):
+    return side * g3
+  r = d2 / d1 if d1 > 0 else math.inf
+  if r >= 1.0:
+    return side * math.inf
+  x = (math.sqrt(1.0 + 4.0 * r) - 1.0) / 2.0
+  return side * (g3 + d1 * x**3 / (1.0 - x))
+
+
+def _checked_domain(f: Fn, lo: float, hi: float, stated) -> tuple[float, float]:
+  """dom f* = (lim_{u->lo} f', lim_{u->hi} f') estimated by _f_prime_limit;
+  a ``stated`` domain is checked against it: f' must stay inside it at every
+  probe, and an end the estimate finds finite must equal the stated one
+  (within 1e-3 relative)."""
+  fp, _ = _derivatives(f)
+  u_of_s = _to_domain(lo, hi)
+  estimate = (_f_prime_limit(fp, u_of_s, -1), _f_prime_limit(fp, u_of_s, +1))
+  if stated is None:
+    return estimate
+  stated = (float(stated[0]), float(stated[1]))
+  with jax.enable_x64(True):
+    probes = [float(fp(u_of_s(jnp.float64(side * s)))) for side in (-1, 1) for s in _PROBES]
+  tol = lambda c: 1e-9 * max(1.0, abs(c))
+  for end, guess, name in zip(stated, estimate, ("lower", "upper")):
+    outside = [p for p in probes if math.isfinite(end) and (
+        p < end - tol(end) if name == "lower" else p > end + tol(end))]
+    if outside:
+      raise ValueError(f"The stated {name} end {end} of dom f* is contradicted: f' "
+                       f"reaches {outside[0]} inside f's domain.")
+    if math.isfinite(guess) and abs(guess - end) > 1e-3 * max(1.0, abs(guess)):
+      raise ValueError(f"The stated {name} end {end} of dom f* is contradicted: f' "
+                       f"converges to {guess} there.")
+  return stated
+
+
+def _numerical_conjugate(f: Fn, lo: float, hi: float, pre: Fn = lambda x: x
+                         ) -> tuple[Fn, Fn]:
+  """(x -> f*(pre(x)), x -> u*(pre(x))) with u*(t) = argmax_u [t u - f(u)],
+  the root of f'(u) = t in (lo, hi), and f*(t) = t u* - f(u*), computed in
+  float64 (``_solve_dtype``) from x, and returned in x's dtype.
+
+  ``pre`` (the identity, or the activation g_f for a fused f*(g_f(v))) is
+  evaluated in float64 too, so that a t = g_f(v) that float32 would round
+  onto the end of dom f* keeps its distance to it. The root is found by 64
+  bisection steps in the unconstrained s (u = u(s), ``_to_domain``) over
+  |s| <= 0.99 log(float max) (700 in float64), safe because f' increases;
+  float64 keeps t u* - f(u*) free of the cancellation that float32 suffers
+  where u* is large. t beyond f' at the bracket's upper end (u* past e^700,
+  or t outside dom f*) gives f* = +inf. Custom JVPs: d f*/dt = u*(t)
+  (envelope theorem) and du*/dt = 1 / f''(u*) (implicit function theorem),
+  times pre'(x), so the result is twice differentiable.
+  """
+  u_of_s = _to_domain(lo, hi)
+  fp, fpp = _derivatives(f)
+
+  def solve(x):
+    """(u*, t = pre(x), pre'(x), whether t lies past the bracket's end), in
+    the solve dtype; call inside jax.enable_x64."""
+    dtype = _solve_dtype()
+    t, dt_dx = jax.jvp(pre, (jnp.asarray(x).astype(dtype),),
+                       (jnp.ones(jnp.shape(x), dtype),))
+    span = 0.99 * math.log(jnp.finfo(dtype).max)
+
     def bisect(_, bounds):
       a, b = bounds
       mid = 0.5 * (a + b)
       right = fp(u_of_s(mid)) < t
       return jnp.where(right, mid, a), jnp.where(right, b, mid)
 
-    a, b = jax.lax.fori_loop(0, iters, bisect,
-                             (jnp.full_like(t, -span), jnp.full_like(t, span)))
-    s = 0.5 * (a + b)
-    for _ in range(2):
-      g = (fp(u_of_s(s)) - t) / (fpp(u_of_s(s)) * du_ds(s))
-      s = jnp.where(jnp.isfinite(g), jnp.clip(s - g, a - 1.0, b + 1.0), s)
-    return u_of_s(s)
+    a, b = jax.lax.fori_loop(0, 64, bisect, (jnp.full_like(t, -span), jnp.full_like(t, span)))
+    beyond = fp(u_of_s(jnp.full_like(t, span))) < t
+    return u_of_s(0.5 * (a + b)), t, dt_dx, beyond
+
+  def in_dtype_of(x, value, beyond):
+    """value in x's dtype; +inf past the bracket, and where float64 itself
+    overflowed (t u* and f(u*) both inf: u* ~ 1e300, f* beyond float32)."""
+    value = jnp.where(beyond | jnp.isnan(value), jnp.inf, value)
+    return value.astype(jnp.result_type(x, float))
+
+  @jax.custom_jvp
+  def argmax(x):
+    with jax.enable_x64(True):
+      u, _, _, beyond = solve(x)
+      return in_dtype_of(x, u, beyond)
 
   @argmax.defjvp
   def argmax_jvp(primals, tangents):
-    (t,), (dt,) = primals, tangents
-    u = argmax(t)
-    return u, dt / fpp(u)
+    (x,), (dx,) = primals, tangents
+    with jax.enable_x64(True):
+      u, _, dt_dx, beyond = solve(x)
+      return in_dtype_of(x, u, beyond), in_dtype_of(x, dt_dx / fpp(u), beyond) * dx
 
-  return argmax
+  @jax.custom_jvp
+  def conjugate(x):
+    with jax.enable_x64(True):
+      u, t, _, beyond = solve(x)
+      return in_dtype_of(x, t * u - f(u), beyond)
 
+  @conjugate.defjvp
+  def conjugate_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    with jax.enable_x64(True):
+      _, _, dt_dx, _ = solve(x)
+      slope = dt_dx.astype(jnp.result_type(x, float))
+    return conjugate(x), argmax(x) * slope * dx
 
-def _conjugate_domain_of(f: Fn, lo: float, hi: float) -> tuple[float, float]:
-  """Estimate dom f* = (inf f', sup f') over (lo, hi).
-
-  An end of the range of f' is taken as infinite where f' still grows by more
-  than 0.5 between the two probe points nearest that end of the domain; else
-  it is the value of f' at the nearest probe, which lies strictly inside
-  dom f* since f' is increasing.
-  """
-  fp = jax.grad(lambda u: jnp.sum(f(u)))
-  u_of_s, _ = _to_domain(lo, hi)
-  near_hi = [float(fp(u_of_s(jnp.float32(s)))) for s in (7.0, 14.0)]
-  near_lo = [float(fp(u_of_s(jnp.float32(s)))) for s in (-7.0, -14.0)]
-  upper = math.inf if near_hi[1] - near_hi[0] > 0.5 else near_hi[1]
-  lower = -math.inf if near_lo[0] - near_lo[1] > 0.5 else near_lo[1]
-  return lower, upper
+  return conjugate, argmax
 
 
 def _activation_for(lo: float, hi: float) -> Fn:
@@ -325,45 +476,41 @@ def _activation_for(lo: float, hi: float) -> Fn:
 
 
 def from_f(name: str, f: Fn, domain: tuple[float, float] = (0.0, math.inf),
-           activation: Fn | None = None) -> Divergence:
+           activation: Fn | None = None,
+           conjugate_domain: tuple[float, float] | None = None) -> Divergence:
   """A divergence defined by a convex f with f(1) = 0 alone.
 
-  f* (t) = t u*(t) - f(u*(t)) with u*(t) the root of f'(u) = t, solved
-  numerically (see ``_numerical_argmax``); its derivative is d f*/dt = u*(t)
-  (envelope theorem), given as a custom JVP. dom f* is estimated from the
-  range of f' and, unless given, g_f is picked by ``_activation_for``.
+  f*(t) = t u*(t) - f(u*(t)) with u*(t) the root of f'(u) = t, solved
+  numerically in float64 with its derivatives as custom JVPs
+  (``_numerical_conjugate``; f*(g_f(v)) fused, g_f evaluated in float64
+  too). dom f* is the range of f', estimated from f'
+  near the ends of f's domain (``_f_prime_limit``) or stated and then
+  checked (``_checked_domain``); unless given, g_f is picked by
+  ``_activation_for``.
 
   Args:
     name: the divergence's name.
     f: convex function of an array u, written with jax.numpy, f(1) = 0.
     domain: the open interval where f is finite, default (0, inf).
     activation: optional g_f; must map R into dom f*.
+    conjugate_domain: optional (lo, hi) of dom f*, for an f' that converges
+      too slowly for the estimate (an alpha-divergence with alpha within
+      0.003 of 1, say); checked against f'.
   """
   lo, hi = float(domain[0]), float(domain[1])
   if not lo < 1.0 < hi:
     raise ValueError(f"The domain {domain} of f must contain 1 (f(1) = 0).")
-  f1 = float(f(jnp.float32(1.0)))
+  with jax.enable_x64(True):
+    f1 = float(f(jnp.float64(1.0)))
+    fprime_one = float(jax.grad(f)(jnp.float64(1.0)))
   if abs(f1) > 1e-6:
     raise ValueError(f"f(1) must be 0 for an f-divergence, got f(1) = {f1}. "
                      "Subtract the constant from f.")
-  argmax = _numerical_argmax(f, lo, hi)
-
-  @jax.custom_jvp
-  def conjugate(t):
-    t = jnp.asarray(t, jnp.result_type(float))
-    u = argmax(t)
-    return t * u - f(u)
-
-  @conjugate.defjvp
-  def conjugate_jvp(primals, tangents):
-    (t,), (dt,) = primals, tangents
-    t = jnp.asarray(t, jnp.result_type(float))
-    return conjugate(t), argmax(t) * dt
-
-  dom = _conjugate_domain_of(f, lo, hi)
+  dom = _checked_domain(f, lo, hi, conjugate_domain)
   g = activation or _activation_for(*dom)
-  fprime_one = float(jax.grad(f)(jnp.float32(1.0)))
+  conjugate, _ = _numerical_conjugate(f, lo, hi)
+  fused, _ = _numerical_conjugate(f, lo, hi, g)
   return Divergence(name=name, f=f, conjugate=conjugate, activation=g,
-                    conjugate_of_activation=lambda v: conjugate(g(v)),
+                    conjugate_of_activation=fused,
                     f_prime_one=fprime_one, conjugate_domain=dom,
                     f_domain=(lo, hi))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from fgan import losses
@@ -41,7 +42,8 @@ def estimate_divergence(div, sample_p: Sampler, sample_q: Sampler,
   """
   critic = models.MLP(hidden=hidden, out=1)
   init_key, train_key, eval_key = jax.random.split(key, 3)
-  params = critic.init(init_key, sample_p(init_key, 1))
+  example = jax.eval_shape(lambda k: sample_p(k, 1), init_key)  # shape only: no draw
+  params = critic.init(init_key, jnp.zeros(example.shape, example.dtype))
   opt = optax.adam(learning_rate)
 
   def v(params, x):
@@ -52,7 +54,8 @@ def estimate_divergence(div, sample_p: Sampler, sample_q: Sampler,
     real, fake = sample_p(kp, batch_size), sample_q(kq, batch_size)
     loss = losses.critic_loss(div, v(params, real), v(params, fake))
     if gradient_penalty:
-      loss += losses.gradient_penalty(lambda x: v(params, x), real, fake, kgp,
+      loss += losses.gradient_penalty(lambda x: v(params, x), real, fake,
+                                      losses.interpolation_weights(kgp, batch_size),
                                       weight=gradient_penalty)
     return loss
 

@@ -30,7 +30,6 @@ for some mixtures and divergences, and then no sample-based fit finds it).
 from __future__ import annotations
 
 import jax
-import jax.experimental
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -101,7 +100,7 @@ def estimate_std(div, log_p, mu: float, sigma: float, x=GRID) -> float:
     lq = np.asarray(information.normal_log_pdf(x, mu, sigma), np.float64)
     p, q = np.exp(lp), np.exp(lq)
     both = (p > 0) & (q > 0)
-    with jax.experimental.enable_x64():
+    with jax.enable_x64(True):
       t = jax.vmap(jax.grad(div.f))(jnp.exp(jnp.asarray(lp - lq)))
       conj = div.conjugate(t)
 
@@ -153,7 +152,8 @@ def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
 
   def step(carry, key):
     d, d_state, g, g_state = carry
-    for k in jax.random.split(key, n_critic):
+    k_critic, kz = jax.random.split(key)
+    for k in jax.random.split(k_critic, n_critic):
       kp, kq = jax.random.split(k)
       real, fake = sample_p(kp, batch_size), sample_q(g, kq, batch_size)
       def loss_fn(d):
@@ -165,7 +165,6 @@ def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
       grads = jax.grad(loss_fn)(d)
       updates, d_state = d_opt.update(grads, d_state, d)
       d = optax.apply_updates(d, updates)
-    kz = jax.random.fold_in(key, 1)
     grads = jax.grad(lambda g: losses.generator_loss(
         div, v(d, sample_q(g, kz, batch_size)), "minimax"))(g)
     updates, g_state = g_opt.update(grads, g_state, g)

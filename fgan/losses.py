@@ -68,19 +68,27 @@ def output_penalty(v_real: jax.Array, v_fake: jax.Array, weight: float) -> jax.A
 GRADIENT_PENALTY_KINDS = ("wgan_gp", "r1")
 
 
+def interpolation_weights(key: jax.Array, n: int) -> jax.Array:
+  """WGAN-GP's e ~ U[0, 1], one per example of a batch of n."""
+  return jax.random.uniform(key, (n,))
+
+
 def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
-                     real: jax.Array, fake: jax.Array, key: jax.Array,
+                     real: jax.Array, fake: jax.Array, eps: jax.Array | None = None,
                      weight: float = 10.0, kind: str = "wgan_gp") -> jax.Array:
   """A penalty on the critic's input gradients, of one of two kinds.
 
   wgan_gp (Gulrajani et al. 2017, eq. 3): weight * E[(||grad_x V(x_hat)||_2 - 1)^2]
-  with x_hat = e x + (1 - e) x~, e ~ U[0, 1] drawn once per example: keeps
-  a Wasserstein critic 1-Lipschitz.
+  with x_hat = e x + (1 - e) x~, e ~ U[0, 1] drawn once per example
+  (``eps``, shape (batch,), from ``interpolation_weights``; a data-parallel
+  step draws it for the global batch and passes each device its rows):
+  keeps a Wasserstein critic 1-Lipschitz.
 
   r1 (Mescheder et al. 2018, "Which training methods for GANs do actually
   converge?", eq. 9): weight/2 * E_P[||grad_x V(x)||_2^2] on real data only
-  (weight = their gamma): zero-centred, it damps the critic's oscillation
-  around the data manifold, under which their GAN game converges locally.
+  (weight = their gamma; ``eps`` unused): zero-centred, it damps the
+  critic's oscillation around the data manifold, under which their GAN
+  game converges locally.
 
   ``critic_fn`` maps a batch to one raw output per example and must treat
   examples independently (no batch norm), so the per-example gradients are
@@ -99,9 +107,11 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
 
   if kind == "r1":
     return 0.5 * weight * jnp.mean(sq_norms(real))
-  eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-  eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
-  sq = sq_norms(eps * real + (1.0 - eps) * fake)
+  if eps is None or eps.shape != real.shape[:1]:
+    raise ValueError(f"wgan_gp needs one interpolation weight per example, shape "
+                     f"{real.shape[:1]}; got {None if eps is None else eps.shape}.")
+  e = eps.astype(real.dtype).reshape((-1,) + (1,) * (real.ndim - 1))
+  sq = sq_norms(e * real + (1.0 - e) * fake)
   # sqrt has an infinite derivative at 0; a zero gradient norm gets slope 0.
   norm = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
   return weight * jnp.mean(jnp.square(norm - 1.0))

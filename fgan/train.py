@@ -152,6 +152,7 @@ def make_train_step(config, generator, critic, dataset,
     return critic.apply(d_params, x)[:, 0]
 
   def draw(key, data):
+    """This device's rows of the global batch of real data and latents."""
     k_real, k_z = jax.random.split(key)
     real = local(dataset.sample(data, k_real, batch))
     z = local(host_rows(jax.random.normal(k_z, (batch, z_dim))))
@@ -162,13 +163,15 @@ def make_train_step(config, generator, critic, dataset,
       d_params, d_opt_state, g_params = carry
       k_draw, k_gp = jax.random.split(key)
       real, z = draw(k_draw, data)
+      # Drawn for the global batch, like every draw: this device's rows.
+      eps = local(host_rows(losses.interpolation_weights(k_gp, batch)))
       fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
 
       def loss_fn(d_params):
         v_real, v_fake = v_of(d_params, real), v_of(d_params, fake)
         estimate = losses.divergence_estimate(div, v_real, v_fake)
         gp = (losses.gradient_penalty(lambda x: v_of(d_params, x), real, fake,
-                                      k_gp, weight=gp_weight, kind=gp_kind)
+                                      eps, weight=gp_weight, kind=gp_kind)
               if gp_weight else jnp.zeros(()))
         loss = -estimate + gp
         if out_weight:  # off: the same computation as without the option

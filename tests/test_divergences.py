@@ -1,9 +1,14 @@
-"""The math contract of fgan.divergences (issue 2, points 1, 2 and 7)."""
+"""The math contract of fgan.divergences: every f, f*, g_f and fused
+f*(g_f(v)) against closed forms, over float32's whole range, and from_f."""
 
+import hypothesis
+from hypothesis import strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize
+import scipy.special
 
 from fgan import divergences as divs
 from fgan import information as info
@@ -48,7 +53,7 @@ def test_conjugate_matches_numerical_sup(name):
   u = np.concatenate([np.linspace(1e-6, 1, 20001), np.linspace(1, 400, 400001)])
   if div.f_domain[0] == -np.inf:
     u = np.concatenate([-u[::-1], u])
-  with jax.experimental.enable_x64():
+  with jax.enable_x64(True):
     fu = np.asarray(div.f(jnp.asarray(u)))
   t = _interior_t(div)
   sup = np.max(t[:, None] * u[None, :] - fu[None, :], axis=1)
@@ -65,7 +70,7 @@ def test_wasserstein_conjugate_is_identity():
 def test_activation_maps_reals_into_conjugate_domain(name):
   div = divs.get(name)
   lo, hi = div.conjugate_domain
-  with jax.experimental.enable_x64():  # strictly inside, where float64 resolves it
+  with jax.enable_x64(True):  # strictly inside, where float64 resolves it
     g = np.asarray(div.activation(jnp.linspace(-15.0, 15.0, 3001)))
   assert np.all(g > lo) and np.all(g < hi)
   # In float32 the ends of the range may round onto the boundary; f*(g(v)) is
@@ -85,7 +90,7 @@ def test_activation_maps_reals_into_conjugate_domain(name):
 def test_f_prime_one(name):
   div = divs.get(name)
   h = 1e-4
-  with jax.experimental.enable_x64():
+  with jax.enable_x64(True):
     fd = (div.f(jnp.float64(1 + h)) - div.f(jnp.float64(1 - h))) / (2 * h)
   assert div.f_prime_one == pytest.approx(float(fd), abs=1e-6)
 
@@ -160,3 +165,175 @@ def test_from_f_works_under_jit_and_picks_an_activation_into_domain():
 def test_from_f_rejects_f_not_zero_at_one():
   with pytest.raises(ValueError, match="f\\(1\\) must be 0"):
     divs.from_f("bad", lambda u: u * jnp.log(u) + 1.0)
+
+
+# f*(g_f(v)) over all of float32's range ---------------------------------------
+
+# f*(g_f(v)) and its derivative in v, float64, written from the definitions
+# (the conjugates of Nowozin et al.'s Table 6 composed with their
+# activations, Jeffrey's through scipy's Wright omega w(x) = W(e^x)).
+_sig = scipy.special.expit
+_COMPOSED = {
+    "gan": (lambda v: np.logaddexp(0.0, v), _sig),
+    "js": (lambda v: 0.5 * (np.logaddexp(0.0, v) - np.log(2.0)), lambda v: 0.5 * _sig(v)),
+    "kl": (lambda v: np.exp(v - 1.0), lambda v: np.exp(v - 1.0)),
+    "reverse_kl": (lambda v: v - 1.0, np.ones_like),
+    "pearson": (lambda v: 0.25 * v * v + v, lambda v: 0.5 * v + 1.0),
+    "neyman": (lambda v: 2.0 - 2.0 * np.exp(-0.5 * v), lambda v: np.exp(-0.5 * v)),
+    "squared_hellinger": (np.expm1, np.exp),
+    "jeffrey": (lambda v: (scipy.special.wrightomega(1.0 - v)
+                           + 1.0 / scipy.special.wrightomega(1.0 - v) + v - 2.0),
+                lambda v: 1.0 / scipy.special.wrightomega(1.0 - v)),
+    "total_variation": (lambda v: 0.5 * np.tanh(v), lambda v: 0.5 / np.cosh(v)**2),
+    "wasserstein": (lambda v: v, np.ones_like),
+}
+_V = np.unique(np.concatenate([np.linspace(-1e4, 1e4, 20001), np.linspace(-100, 100, 20001),
+                               np.geomspace(1e-6, 1e4, 2001), -np.geomspace(1e-6, 1e4, 2001)])
+               ).astype(np.float32)
+
+
+def _close_where_finite(got, ref, what, x=None, atol=0.0):
+  """got (float32) equals ref (float64) within 1e-4 relative (or ``atol``)
+  wherever ref is
+  finite in float32 (NaN nowhere), or is 0 where ref is within a factor 16
+  of float32's smallest normal number (XLA flushes smaller intermediates to
+  0); where ref overflows
+  float32, got is inf of ref's sign."""
+  x = _V if x is None else x
+  got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+  assert not np.any(np.isnan(got)), what
+  finite = np.isfinite(ref) & (np.abs(ref) < np.finfo(np.float32).max)
+  tiny = np.finfo(np.float32).tiny
+  err = np.maximum(np.abs(got[finite] - ref[finite]) - atol, 0.0) / np.maximum(
+      np.abs(ref[finite]), tiny)
+  err[(np.abs(ref[finite]) < 16 * tiny) & (np.abs(got[finite]) < 16 * tiny)] = 0.0
+  worst = int(np.argmax(err)) if err.size else 0
+  assert err.size == 0 or err[worst] < 1e-4, (
+      f"{what}: relative error {err[worst]:.2e} at {x[finite][worst]}: "
+      f"{got[finite][worst]} vs {ref[finite][worst]}")
+  assert np.all(np.isinf(got[~finite]) & (np.sign(got[~finite]) == np.sign(ref[~finite]))), what
+
+
+@pytest.mark.parametrize("name", divs.names())
+def test_conjugate_of_activation_and_gradient_over_float32_range(name):
+  div = divs.get(name)
+  value, grad = jax.jit(jax.vmap(jax.value_and_grad(div.conjugate_of_activation)))(_V)
+  with np.errstate(over="ignore", divide="ignore"):
+    ref_value, ref_grad = (fn(_V.astype(np.float64)) for fn in _COMPOSED[name])
+  _close_where_finite(value, ref_value, f"{name} f*(g(v))")
+  _close_where_finite(grad, ref_grad, f"{name} d/dv f*(g(v))")
+
+
+def test_jeffrey_conjugate_at_the_extremes():
+  # The audit's cases: f*(-1e8) = -19.42 (not +30), and f*'(45) = u*(45) =
+  # 1/W(e^-44) ~ 1.3e19 (not inf); both finite up to v = 88.
+  jeffrey = divs.get("jeffrey")
+  assert float(jeffrey.conjugate(jnp.float32(-1e8))) == pytest.approx(-19.4207, rel=1e-4)
+  grad = jax.grad(jeffrey.conjugate_of_activation)
+  assert float(grad(jnp.float32(45.0))) == pytest.approx(
+      1.0 / scipy.special.wrightomega(-44.0), rel=1e-5)
+  assert np.isfinite(float(grad(jnp.float32(88.0))))
+  assert np.isfinite(float(jax.grad(grad)(jnp.float32(88.0))))
+
+
+# from_f against closed forms --------------------------------------------------
+
+
+def _alpha(a):
+  """The alpha-divergence's f (Amari; Cichocki & Amari 2010):
+  f(u) = (u^a - 1 - a (u - 1)) / (a (a - 1)), f'(u) = (u^(a-1) - 1)/(a - 1),
+  so dom f* ends at 1/(1 - a) (above for a < 1, below for a > 1) and
+  u*(t) = (1 + (a - 1) t)^(1/(a-1))."""
+  return (lambda u: (u**a - 1.0 - a * (u - 1.0)) / (a * (a - 1.0)),
+          (-np.inf, 1 / (1 - a)) if a < 1 else (1 / (1 - a), np.inf),
+          lambda t: (1.0 + (a - 1.0) * t)**(1.0 / (a - 1.0)))
+
+
+_FAMILY = {f"alpha={a}": _alpha(a) for a in (-1, 0.3, 0.5, 0.8, 0.9, 0.99, 1.1, 1.5, 3)}
+_FAMILY.update({
+    "kl": (lambda u: u * jnp.log(u), (-np.inf, np.inf), lambda t: np.exp(t - 1.0)),
+    "js": (divs.get("js").f, (-np.inf, 0.5 * np.log(2)),
+           lambda t: np.exp(2 * t) / (2.0 - np.exp(2 * t))),
+    "pearson": (lambda u: (u - 1.0)**2, (-2.0, np.inf), lambda t: 1.0 + 0.5 * t),
+})
+
+
+def _family_ts(f):
+  """t = f'(u) for u from 1e-30 to 1e30 (so u* spans float32's range; t
+  stops at -1e4 below), evenly in log u and evenly in t."""
+  with jax.enable_x64(True):
+    t = np.asarray(jax.vmap(jax.grad(f))(jnp.geomspace(1e-30, 1e30, 301)))
+  t = t[t > -1e4]
+  return np.concatenate([t, np.linspace(max(t[0], -1e4), t[-1], 300)])
+
+
+@pytest.mark.parametrize("name", sorted(_FAMILY))
+def test_from_f_matches_closed_forms_over_dom_f_star(name):
+  f, dom, u_star = _FAMILY[name]
+  div = divs.from_f(name, f)
+  np.testing.assert_allclose(div.conjugate_domain, dom, rtol=1e-6)
+  t32 = np.asarray(_family_ts(f), np.float32)
+  with jax.enable_x64(True):
+    t64 = jnp.asarray(t32, jnp.float64)  # the float32 inputs, exactly
+    with np.errstate(all="ignore"):
+      u = np.array(u_star(np.asarray(t64)))
+      ref = np.array(t64 * u - f(jnp.asarray(u)))
+  # t rounded to float32 past the end of dom f* has u* < 0 or NaN: f* = +inf.
+  # (At an end itself f* is a limit, finite or not: not compared.)
+  outside = ~(u > 0)
+  ref[outside], u[outside] = np.inf, np.inf
+  inside = (t32 != np.float32(dom[0])) & (t32 != np.float32(dom[1]))
+  value, grad = jax.jit(jax.vmap(jax.value_and_grad(div.conjugate)))(jnp.asarray(t32[inside]))
+  # The reference t u - f(u) itself cancels to ~1e-16 where u* ~ 1 (t ~ 0).
+  _close_where_finite(value, ref[inside], f"{name} f*(t)", t32[inside], atol=1e-13)
+  _close_where_finite(grad, u[inside], f"{name} f*'(t)", t32[inside])
+  # Past the end of dom f*, or where u* leaves float32's range: +inf.
+  beyond = [dom[1] + 1.0] if np.isfinite(dom[1]) else [200.0 if name == "kl" else 1e30]
+  assert np.all(np.isinf(jax.vmap(div.conjugate)(jnp.asarray(beyond, jnp.float32))))
+
+
+def test_from_f_fused_activation_keeps_the_distance_to_the_end():
+  # g(v) = hi - softplus(-v) rounds onto hi in float32 for v > 17, where the
+  # composition f*(g(v)) is +inf; the fused f*(g(v)) evaluates g in float64
+  # and stays exact up to where float64's f' no longer resolves hi - t
+  # (from v ~ 23 for this f).
+  div = divs.from_f("js_from_f", divs.get("js").f)
+  v = np.linspace(-20.0, 20.0, 81)
+  assert np.isinf(float(div.conjugate(div.activation(jnp.float32(20.0)))))
+  # JS's f*(t) = -log(2 - e^{2t}) / 2 with 2t - log 2 = -2 softplus(-v), float64
+  ref = -0.5 * np.log(-2.0 * np.expm1(-2.0 * np.logaddexp(0.0, -v)))
+  got = jax.vmap(div.conjugate_of_activation)(jnp.asarray(v, jnp.float32))
+  np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+def test_from_f_stated_conjugate_domain_is_checked():
+  f, dom, _ = _alpha(0.999)  # converges like u^-0.001: too slow to see
+  assert divs.from_f("a", f).conjugate_domain == (-np.inf, np.inf)
+  assert divs.from_f("a", f, conjugate_domain=dom).conjugate_domain == dom
+  f9, dom9, _ = _alpha(0.9)
+  with pytest.raises(ValueError, match="contradicted: f' reaches"):
+    divs.from_f("a", f9, conjugate_domain=(-np.inf, 5.0))
+  with pytest.raises(ValueError, match="contradicted: f' converges to 10"):
+    divs.from_f("a", f9, conjugate_domain=(-np.inf, np.inf))
+
+
+# Fenchel-Young and f*' = (f')^-1, as properties ------------------------------
+
+_SMOOTH = [n for n in F_DIVERGENCES if n != "total_variation"]
+
+
+@pytest.mark.parametrize("name", _SMOOTH)
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(u=st.floats(1e-3, 1e3), s=st.floats(-20.0, 20.0))
+def test_fenchel_young_and_inverse_derivative(name, u, s):
+  """f(u) + f*(t) >= t u for every u in dom f and t in dom f*, with equality
+  exactly at t = f'(u), where d f*/dt = u (f*' is the inverse of f')."""
+  div = divs.get(name)
+  with jax.enable_x64(True):
+    t = div.activation(jnp.float64(s))  # any point of dom f*
+    lhs = float(div.f(jnp.float64(u)) + div.conjugate(t))
+    assert lhs >= float(t) * u - 1e-9 * (1 + abs(float(t) * u))
+    t_u = jax.grad(div.f)(jnp.float64(u))
+    gap = float(div.f(jnp.float64(u)) + div.conjugate(t_u) - t_u * u)
+    assert abs(gap) <= 1e-8 * (1 + abs(float(t_u) * u))
+    assert float(jax.grad(div.conjugate)(t_u)) == pytest.approx(u, rel=1e-7)

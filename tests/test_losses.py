@@ -67,7 +67,8 @@ def test_gradient_penalty_of_linear_critic_is_exact():
   critic = lambda x: jnp.einsum("bij,ij->b", x, w)
   k1, k2, k3 = jax.random.split(jax.random.key(1), 3)
   real, fake = jax.random.normal(k1, (16, 2, 2)), jax.random.normal(k2, (16, 2, 2))
-  gp = losses.gradient_penalty(critic, real, fake, k3, weight=10.0)
+  gp = losses.gradient_penalty(critic, real, fake, losses.interpolation_weights(k3, 16),
+                               weight=10.0)
   expected = 10.0 * (jnp.linalg.norm(w) - 1.0)**2
   np.testing.assert_allclose(gp, expected, rtol=1e-5)
 
@@ -77,23 +78,27 @@ def test_gradient_penalty_interpolates_per_example():
   # norm is e_i itself, so the penalty reveals the per-example draws.
   key = jax.random.key(3)
   real, fake = jnp.ones((512, 1)), jnp.zeros((512, 1))
-  gp = losses.gradient_penalty(lambda x: 0.5 * x[:, 0]**2, real, fake, key, weight=1.0)
-  # E[(e - 1)^2] for e ~ U[0, 1] is 1/3; a single shared e would rarely land near it.
+  eps = losses.interpolation_weights(key, 512)
+  gp = losses.gradient_penalty(lambda x: 0.5 * x[:, 0]**2, real, fake, eps, weight=1.0)
+  # The norm is e_i itself: the penalty is the mean of (e_i - 1)^2 exactly,
+  # E[(e - 1)^2] = 1/3 for e ~ U[0, 1]; a single shared e would rarely land near it.
+  np.testing.assert_allclose(gp, np.mean((np.asarray(eps) - 1.0)**2), rtol=1e-5)
   assert float(gp) == pytest.approx(1 / 3, abs=0.04)
   with pytest.raises(ValueError, match="shape"):
-    losses.gradient_penalty(lambda x: x[:, 0], real, fake[:3], key)
+    losses.gradient_penalty(lambda x: x[:, 0], real, fake[:3], eps)
+  with pytest.raises(ValueError, match="one interpolation weight per example"):
+    losses.gradient_penalty(lambda x: x[:, 0], real, fake, eps[:3])
 
 
 def test_r1_penalty_is_zero_centred_on_real_data_only():
   # V(x) = x^2/2 has gradient x: R1 = weight/2 E_P[x^2], whatever the fakes.
-  k1, k2 = jax.random.split(jax.random.key(4))
-  real = jax.random.normal(k1, (64, 3))
+  real = jax.random.normal(jax.random.key(4), (64, 3))
   critic = lambda x: 0.5 * jnp.sum(x**2, axis=1)
-  r1 = losses.gradient_penalty(critic, real, jnp.zeros_like(real), k2, weight=4.0, kind="r1")
+  r1 = losses.gradient_penalty(critic, real, jnp.zeros_like(real), weight=4.0, kind="r1")
   np.testing.assert_allclose(r1, 2.0 * jnp.mean(jnp.sum(real**2, axis=1)), rtol=1e-6)
-  assert losses.gradient_penalty(critic, real, real + 5.0, k2, weight=4.0, kind="r1") == r1
+  assert losses.gradient_penalty(critic, real, real + 5.0, weight=4.0, kind="r1") == r1
   with pytest.raises(ValueError, match="kind"):
-    losses.gradient_penalty(critic, real, real, k2, kind="r2")
+    losses.gradient_penalty(critic, real, real, kind="r2")
 
 
 # Variational estimation converges to the exact divergence ---------------------

@@ -123,3 +123,34 @@ def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
                         "--config.parallel.num_devices=4", f"--workdir={tmp_path}"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 2 and "8 devices are present" in out.stderr
+
+
+def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path):
+  """Every divergence family x gradient penalty (none, wgan_gp, r1) x output
+  penalty, under pmap and mesh on 2 and 8 devices: one step's parameters
+  and metrics equal those of the step on 1 device (every random draw is
+  made for the global batch; pmap once drew WGAN-GP's interpolation weights
+  per device)."""
+  from tests import one_step_matrix
+  runs = {1: ["none"], 2: ["pmap", "mesh"], 8: ["pmap", "mesh"]}
+  procs = {}
+  for devices, modes in runs.items():  # concurrently: each is mostly compilation
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               JAX_PLATFORMS="cpu")
+    procs[devices] = subprocess.Popen(
+        [sys.executable, "-m", "tests.one_step_matrix", str(tmp_path / f"{devices}.npz"), *modes],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  results = {}
+  for devices, proc in procs.items():
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    results[devices] = dict(np.load(tmp_path / f"{devices}.npz"))
+  for combination in one_step_matrix.COMBINATIONS:
+    reference = one_step_matrix.key(*combination, "none")
+    for devices, modes in runs.items():
+      for mode in modes:
+        got = one_step_matrix.key(*combination, mode)
+        for part in ("params", "metrics"):
+          np.testing.assert_allclose(results[devices][f"{got}/{part}"],
+                                     results[1][f"{reference}/{part}"], rtol=1e-5, atol=1e-6,
+                                     err_msg=f"{got} on {devices} devices: {part}")

@@ -1,6 +1,9 @@
-"""The pure train step (issue 3)."""
+"""The pure train step: updates, scan, determinism, schedules, key use."""
+
+import contextlib
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from configs import base
@@ -98,3 +101,68 @@ def test_linear_decay_stops_both_networks_at_the_last_step():
   # Steps 1-3 update both networks; past num_steps the learning rates are 0
   # (up to rounding in the schedule, ~1e-12).
   assert moved == [[True, True]] * 3 + [[False, False]]
+
+
+# Key discipline ---------------------------------------------------------------
+
+_RANDOM_OPS = ("split", "fold_in", "normal", "uniform", "randint", "categorical",
+               "bernoulli", "permutation")
+
+
+@contextlib.contextmanager
+def _key_uses(monkeypatch):
+  """Records (op, key bytes, fold_in data) for every use of a PRNG key by
+  jax.random, with jit disabled so that the keys are concrete."""
+  uses = []
+  for name in _RANDOM_OPS:
+    original = getattr(jax.random, name)
+    def recorder(key, *args, _original=original, _name=name, **kwargs):
+      if not isinstance(key, jax.core.Tracer):  # shape-only traces draw nothing
+        data = np.asarray(key if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+                          else jax.random.key_data(key))
+        uses.append((_name, data.tobytes(), int(args[0]) if _name == "fold_in" else None))
+      return _original(key, *args, **kwargs)
+    monkeypatch.setattr(jax.random, name, recorder)
+  with jax.disable_jit():
+    yield uses
+
+
+def _assert_each_key_used_once(uses):
+  """Every key is used once, or only folded with distinct data (fold_in(k, i)
+  over steps or groups): never split twice, sampled twice, or both."""
+  by_key = {}
+  for op, key, data in uses:
+    by_key.setdefault(key, []).append((op, data))
+  for key, ops in by_key.items():
+    folds = [d for op, d in ops if op == "fold_in"]
+    ok = len(ops) == 1 or (len(folds) == len(ops) and len(set(folds)) == len(folds))
+    assert ok, f"key {np.frombuffer(key, np.uint32)} used by {ops}"
+
+
+def test_train_step_uses_each_key_once(monkeypatch):
+  c = toy_config(**{"train.n_critic": 3, "gradient_penalty": 1.0})
+  ds, g, d, state = _setup(c)
+  step = train.make_train_step(c, g, d, ds)
+  with _key_uses(monkeypatch) as uses:
+    for _ in range(2):
+      state, _ = step(state, ds.arrays)
+  assert len(uses) > 10
+  _assert_each_key_used_once(uses)
+
+
+def test_gaussian_fit_uses_each_key_once(monkeypatch):
+  from fgan import estimation
+  from fgan import gaussian_fit
+  with _key_uses(monkeypatch) as uses:
+    gaussian_fit.fit("kl", estimation.normal_sampler(0.0, 1.0), jax.random.PRNGKey(0),
+                     num_steps=2, batch_size=8, n_critic=3)
+  _assert_each_key_used_once(uses)
+
+
+def test_estimation_uses_each_key_once(monkeypatch):
+  from fgan import estimation
+  with _key_uses(monkeypatch) as uses:
+    estimation.estimate_divergence(
+        "wasserstein", estimation.normal_sampler(0.0, 1.0), estimation.normal_sampler(1.0, 1.0),
+        jax.random.PRNGKey(0), num_steps=2, batch_size=8, gradient_penalty=1.0, eval_samples=8)
+  _assert_each_key_used_once(uses)

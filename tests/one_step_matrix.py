@@ -1,0 +1,64 @@
+"""One train step of every penalty combination, written to an .npz: the
+device-count matrix of tests/test_parallel.py runs this module in a
+subprocess per simulated device count (XLA_FLAGS must be set before jax is
+imported) and compares the results.
+
+  python -m tests.one_step_matrix OUT.npz MODE [MODE ...]
+"""
+
+import sys
+
+import jax
+import numpy as np
+
+from fgan import data
+from fgan import parallel
+from fgan import train
+from tests.conftest import toy_config
+
+# (divergence, gradient penalty kind or None, critic output penalty): each
+# family of output activation (sigmoid-like, exponential, bounded, the
+# identity of an IPM) with every penalty.
+COMBINATIONS = [(d, gp, out) for d in ("js", "kl", "total_variation")
+                for gp in (None, "wgan_gp", "r1") for out in (0.0, 1e-3)]
+COMBINATIONS += [("wasserstein", "wgan_gp", out) for out in (0.0, 1e-3)]
+
+
+def config(divergence, gp, out, mode):
+  c = toy_config(**{"model.hidden": (16,), "train.batch_size": 16, "train.n_critic": 1})
+  c.divergence, c.critic_output_penalty, c.parallel.mode = divergence, out, mode
+  if gp:
+    c.gradient_penalty, c.gradient_penalty_kind = 10.0, gp
+  for net in ("critic", "generator"):  # plain SGD: no Adam sign steps on ~0 gradients
+    c.optim[net].name, c.optim[net].learning_rate = "sgd", 1e-2
+  return c
+
+
+def key(divergence, gp, out, mode):
+  return f"{mode}/{divergence}/{gp}/{out}"
+
+
+def one_step(c):
+  """(parameters after one step, flattened; the step's metrics)."""
+  ds = data.load(c.data)
+  g, d = train.build_models(c, ds.shape)
+  runner = parallel.Runner(c, lambda axis: train.build_models(c, ds.shape, axis), ds, 1)
+  state, metrics = runner(runner.place(train.create_state(c, g, d, ds.shape)),
+                          runner.place(ds.arrays))
+  state = runner.host(state)
+  params = np.concatenate([np.ravel(x) for x in jax.tree.leaves((state.g_params, state.d_params))])
+  return params, np.asarray([float(v[0]) for _, v in sorted(metrics.items())])
+
+
+def main(out, modes):
+  results = {}
+  for combination in COMBINATIONS:
+    for mode in modes:
+      params, metrics = one_step(config(*combination, mode))
+      results[key(*combination, mode) + "/params"] = params
+      results[key(*combination, mode) + "/metrics"] = metrics
+  np.savez(out, **results)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1], sys.argv[2:])
