@@ -328,16 +328,16 @@ def _f_prime_limit(fp: Fn, u_of_s: Fn, side: int) -> float:
   over dom f* as u runs over dom f).
 
   f' is monotone, so G_k = side f'(u(side s_k)) increases along the probes
-  s_k = 5 2^k. It converges if and only if its increments, which halve
-  nothing for growth like log u (they double) or log log u (they stay
-  constant), shrink: with the last three probes s, 2s, 4s, a limit
-  G = c - a x^{s/s_0} (x = e^{-beta s_0}, the power-law approach u^-beta of
-  every f' with a finite limit, e.g. the alpha-divergences) has increment
-  ratio r = d_2 / d_1 = x (1 + x) < 1, and its limit is
-  c = G_3 + d_1 x^3 / (1 - x) (exact for that form). r >= 1 means growth
-  (infinite end). Increments below float64's resolution of G mean the
-  limit is reached. Approaches slower than u^-0.003 look like growth here;
-  state such an end with ``from_f(conjugate_domain=...)``.
+  s_k = 5 2^k. Between probes that double s, the increments of G double
+  for growth like log u, stay constant for log log u, and shrink for a
+  finite limit approached like u^-beta (every alpha-divergence's f'):
+  with the last three probes s, 2s, 4s and G = c - a x^(s/s_0)
+  (x = e^(-beta s_0)), the increment ratio is r = d_2 / d_1 = x (1 + x) < 1
+  and the limit c = G_3 + d_1 x^3 / (1 - x), exactly. So r >= 1 is an
+  infinite end, r < 1 a finite one at that c, and increments below
+  float64's resolution of G a limit already reached. Approaches slower
+  than u^-0.003 look like growth here; state such an end with
+  ``from_f(conjugate_domain=...)``.
   """
   with jax.enable_x64(True):
     values = []
