@@ -53,6 +53,16 @@ def initialize_distributed(coordinator: str | None = None,
                              num_processes=num_processes, process_id=process_id)
 
 
+def compiler_options() -> dict:
+  """XLA options for fgan's compiled train and evaluation programs on this
+  backend. On CPUs, XLA's YNNPACK fusions off: its convolutions run slower
+  than XLA's own (Eigen's) there, 1.2x the DCGAN step's time at batch 64
+  (experiments/RESULTS.md, Benchmark); the values agree to float32
+  rounding (tests/test_models.py). jax.pmap takes no options: a pmapped
+  step keeps XLA's defaults."""
+  return {"xla_cpu_experimental_ynn_fusion_type": ""} if jax.default_backend() == "cpu" else {}
+
+
 def _first_copy(x):
   """The first local device's copy of a pmapped array (leading device axis),
   read from its shard: indexing the global array would gather."""
@@ -77,17 +87,18 @@ class Runner:
         raise ValueError("Vmapped seeds need parallel mode 'none'.")
       step = jax.vmap(step, in_axes=(0, None))
     fn = train.multi_step(step, steps_per_call)
+    options = compiler_options()
     if self.mode == "none":
-      self._fn = jax.jit(fn, donate_argnums=0)
+      self._fn = jax.jit(fn, compiler_options=options)
     elif self.mode == "pmap":
-      self._fn = jax.pmap(fn, axis_name=AXIS, donate_argnums=0)
+      self._fn = jax.pmap(fn, axis_name=AXIS)
     else:
       self.mesh = Mesh(np.asarray(jax.devices()), (AXIS,))
       replicated = NamedSharding(self.mesh, PartitionSpec())
       step = train.make_train_step(config, self.generator, self.critic, dataset,
                                    batch_sharding=NamedSharding(self.mesh, PartitionSpec(AXIS)))
-      self._fn = jax.jit(train.multi_step(step, steps_per_call), donate_argnums=0,
-                         out_shardings=replicated)
+      self._fn = jax.jit(train.multi_step(step, steps_per_call),
+                         out_shardings=replicated, compiler_options=options)
       self._replicated = replicated
 
   def place(self, tree):

@@ -21,9 +21,10 @@ def _scatter_reference(x, w):
 
 
 @pytest.mark.parametrize("impl", ["xla", "subpixel", "matmul"])
-def test_conv_transpose_matches_scatter_definition(impl):
+@pytest.mark.parametrize("c_out", [2, 8])  # subpixel takes XLA's form for <= 4 channels
+def test_conv_transpose_matches_scatter_definition(impl, c_out):
   rng = np.random.default_rng(0)
-  x, w = rng.normal(size=(2, 5, 4, 3)), rng.normal(size=(4, 4, 3, 2))
+  x, w = rng.normal(size=(2, 5, 4, 3)), rng.normal(size=(4, 4, 3, c_out))
   got = models.conv_transpose_2x(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), impl)
   np.testing.assert_allclose(got, _scatter_reference(x, w), rtol=1e-4, atol=1e-4)
 
@@ -161,3 +162,67 @@ def test_extra_convs_add_3x3_layers_at_the_smallest_resolution(impl):
     out = deep.apply(p2, inp)
     assert out.shape == base.apply(p0, inp).shape
     np.testing.assert_allclose(out, plain.apply(p2, inp), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_in", [1, 16])
+def test_conv_4x4_stride2_values_and_gradients_equal_xla(c_in):
+  """Its custom VJP (the input gradient as a subpixel transposed
+  convolution) equals XLA's autodiff, to first and second order (a
+  gradient penalty differentiates the input gradient by the kernel), in
+  float64 so that only the formulas are compared."""
+  with jax.enable_x64(True):
+    _check_conv_4x4_stride2(c_in)
+
+
+def _check_conv_4x4_stride2(c_in):
+  k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+  x = jax.random.normal(k1, (3, 14, 14, c_in), jnp.float64)
+  w = jax.random.normal(k2, (4, 4, c_in, 8), jnp.float64)
+  ct = jax.random.normal(k3, (3, 7, 7, 8), jnp.float64)
+  xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
+                                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(models.conv_4x4_stride2(x, w), xla(x, w), rtol=1e-12)
+  loss = lambda conv: lambda x, w: jnp.sum(ct * jnp.sin(conv(x, w)))
+  first = [jax.grad(loss(conv), argnums=(0, 1))(x, w) for conv in (xla, models.conv_4x4_stride2)]
+  second = [jax.grad(lambda w, conv=conv: jnp.sum(jax.grad(loss(conv))(x, w)**2))(w)
+            for conv in (xla, models.conv_4x4_stride2)]
+  for a, b in zip(jax.tree.leaves(first[0]) + [second[0]], jax.tree.leaves(first[1]) + [second[1]]):
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_batch_norm_vjp_equals_autodiff_of_its_definition():
+  def textbook(x, scale, bias, eps=1e-5):
+    mean = jnp.mean(x, (0, 1, 2))
+    var = jnp.mean(jnp.square(x - mean), (0, 1, 2))
+    return (x - mean) * jax.lax.rsqrt(var + eps) * scale + bias
+  k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(0), 4)
+  x = 3.0 + 2.0 * jax.random.normal(k1, (8, 5, 5, 6))
+  scale, bias = jax.random.normal(k2, (6,)), jax.random.normal(k3, (6,))
+  ct = jax.random.normal(k4, x.shape)
+  np.testing.assert_allclose(models.batch_norm(x, scale, bias), textbook(x, scale, bias),
+                             rtol=1e-5, atol=1e-5)
+  grads = [jax.grad(lambda *a, f=f: jnp.sum(ct * jnp.tanh(f(*a))), argnums=(0, 1, 2))(x, scale, bias)
+           for f in (textbook, models.batch_norm)]
+  for a, b in zip(*grads):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cpu_compiler_options_compute_the_same_step():
+  """parallel.compiler_options (YNNPACK fusions off on CPU) changes speed,
+  not the train step's values (float32 rounding apart)."""
+  from configs import base
+  from fgan import data, parallel, train
+  c = base.get_base_config()
+  c.model.width = c.model.critic_width = 8
+  c.train.batch_size = 16
+  ds = data.Dataset(name="fake", shape=(28, 28, 1),
+                    arrays={"images": np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), np.uint8)},
+                    sample=data.images._group_sampler(range(1), 1, 64), info={})
+  g, d = train.build_models(c, ds.shape)
+  step = train.make_train_step(c, g, d, ds)
+  state = train.create_state(c, g, d, ds.shape)
+  outs = [jax.jit(step, compiler_options=o)(state, ds.arrays)[0]
+          for o in (parallel.compiler_options(), {})]
+  assert parallel.compiler_options() or jax.default_backend() != "cpu"
+  for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

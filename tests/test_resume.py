@@ -1,0 +1,84 @@
+"""Exact resume: a run stopped by signals at arbitrary steps, and a run
+whose state the host reads after every step, end bitwise equal to an
+uninterrupted run (on the same machine)."""
+
+import os
+import random
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from configs import base
+from fgan import loop
+from fgan import writers
+from tests.conftest import toy_config
+from tests.test_run import _final_state
+
+
+def _stop_at(monkeypatch, steps, signals):
+  """Deliver signals[i] to this process right after step steps[i] is logged
+  (log_every = 1), as a user's Ctrl-C or a scheduler's SIGTERM would."""
+  pending = dict(zip(steps, signals))
+  write = writers.MetricWriter.write
+  def write_then_signal(self, step, metrics):
+    write(self, step, metrics)
+    if step in pending:
+      os.kill(os.getpid(), pending.pop(step))
+  monkeypatch.setattr(writers.MetricWriter, "write", write_then_signal)
+
+
+def _train_with_stops(config, workdir, monkeypatch, steps):
+  sigs = [(signal.SIGTERM, signal.SIGINT)[i % 2] for i in range(len(steps))]
+  _stop_at(monkeypatch, steps, sigs)
+  for _ in steps:
+    with pytest.raises(loop.Preempted):
+      loop.run(config, workdir, progress=False)
+  loop.run(config, workdir, progress=False)
+  monkeypatch.undo()
+
+
+def _assert_bitwise_equal(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def _comparable(workdir):
+  return [{k: v for k, v in r.items() if k != "steps_per_second"}
+          for r in writers.read_metrics(workdir)]
+
+
+def _toy():
+  return toy_config(100, **{"train.log_every": 1, "checkpoint.every_steps": 25,
+                            "eval.every_steps": 50})
+
+
+def _dcgan():
+  c = base.get_base_config()
+  c.model.width = c.model.critic_width = 8
+  c.train.num_steps, c.train.batch_size, c.train.log_every = 60, 16, 1
+  c.checkpoint.every_steps, c.eval.every_steps, c.eval.metrics = 20, 30, False
+  return c
+
+
+@pytest.mark.parametrize("make,stops", [(_toy, 5), (_dcgan, 3)], ids=["toy", "dcgan"])
+def test_signals_at_random_steps_resume_to_the_uninterrupted_run(tmp_path, monkeypatch, make,
+                                                                 stops):
+  c = make()
+  steps = sorted(random.Random(stops).sample(range(2, c.train.num_steps - 1), stops))
+  _train_with_stops(c, tmp_path / "stopped", monkeypatch, steps)
+  loop.run(c, tmp_path / "straight", progress=False)
+  (sa, a), (sb, b) = (_final_state(c, tmp_path / w) for w in ("stopped", "straight"))
+  assert sa == sb == c.train.num_steps
+  _assert_bitwise_equal(a, b)
+  assert _comparable(tmp_path / "stopped") == _comparable(tmp_path / "straight")
+
+
+def test_host_reads_after_every_step_change_nothing(tmp_path):
+  # checkpoint.every_steps = 1 copies the state to the host after every step.
+  c = _dcgan()
+  loop.run(c, tmp_path / "rare", progress=False)
+  c.checkpoint.every_steps = 1
+  loop.run(c, tmp_path / "every", progress=False)
+  _assert_bitwise_equal(_final_state(c, tmp_path / "rare")[1], _final_state(c, tmp_path / "every")[1])
