@@ -7,7 +7,7 @@ Evaluates, with the same code and 10,000 samples as a run's evaluation:
     best a generator can hope for);
   * an untrained DCGAN generator (configs/js_mnist.py at step 0, seed 0).
 Prints a table, the time each evaluation took, and writes
-reference_<dataset>.json beside the classifier cache.
+$FGAN_DATA_DIR/reference_metrics_<dataset>.json.
 """
 
 import json
@@ -33,12 +33,11 @@ def main(argv):
   config.data.name = _DATASET.value
   clf = classifier.load_classifier(config.data)
   train_ds, test_ds = data.load(config.data, "train"), data.load(config.data, "test")
-  to_float = lambda a: a.astype(np.float32) / 127.5 - 1.0
-  _, train_features = clf.apply(to_float(train_ds.arrays["images"][:10_000]))
+  _, train_features = clf.apply(data.as_float(train_ds.arrays["images"][:10_000]))
   rows = {}
   t = time.time()
   rows["test split vs train split"] = evaluation.image_metrics(
-      clf, to_float(test_ds.arrays["images"]), train_features)
+      clf, data.as_float(test_ds.arrays["images"]), train_features)
   rows["test split vs train split"]["seconds"] = time.time() - t
 
   g, d = train.build_models(config, train_ds.shape)
@@ -59,7 +58,8 @@ def main(argv):
       err = m.get(k + "_stderr")
       cells.append(f"{m[k]:.3f}" + (f" +- {err:.3f}" if err is not None else ""))
     print(f"| {name} | " + " | ".join(cells) + " |")
-  out = classifier._cache_dir(config.data) / f"reference_{config.data.name}.json"  # pylint: disable=protected-access
+  out = data.data_dir() / f"reference_metrics_{config.data.name}.json"
+  out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps({"classifier_sha256": clf.sha256, "jax": jax.__version__,
                              "rows": rows}, indent=1))
   print(f"written to {out}")

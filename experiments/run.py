@@ -72,8 +72,36 @@ def main(argv):
   except (validation.ConfigError, loop.NonFiniteError, loop.Preempted) as e:
     print(str(e), file=sys.stderr)
     sys.exit(0 if isinstance(e, loop.Preempted) else 2)
-  print(f"fgan: done. Work directory: {workdir}")
-  print(json.dumps(summary["final_metrics"], indent=1))
+  print(summary_text(summary, pathlib.Path(workdir)))
+
+
+# Shown first at the end of a run: sample quality and coverage (images), or
+# modes and quality (toy mixtures).
+HEADLINE_METRICS = ("frechet_distance", "classifier_score", "confident_share",
+                    "classes_covered", "modes_captured", "high_quality_share")
+
+
+def summary_text(summary: dict, workdir: pathlib.Path) -> str:
+  """The lines a researcher reads at the end of a run: the final evaluation
+  with standard errors, the last training record, and where things are."""
+  lines = [f"fgan: done at step {summary['step']}. Work directory: {workdir}"]
+  evaluation = summary.get("eval") or {}
+  if evaluation:
+    lines.append(f"final evaluation ({summary.get('eval_info', {}).get('num_samples', '')} "
+                 "samples, +- standard error):")
+    first = [m for m in HEADLINE_METRICS if m in evaluation]
+    for name in first + sorted(set(evaluation) - set(first)):
+      value = evaluation[name]
+      if not name.endswith("_stderr"):
+        err = evaluation.get(f"{name}_stderr")
+        lines.append(f"  {name:24s} {value:.4f}" + (f" +- {err:.4f}" if err is not None else ""))
+  last = summary.get("final_metrics") or {}
+  if last:
+    lines.append("last training record: " + ", ".join(
+        f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float)))
+  lines.append(f"samples: {workdir / 'samples'}; metrics: {workdir / 'metrics.jsonl'}; "
+               f"summary: {workdir / 'summary.json'}")
+  return "\n".join(lines)
 
 
 if __name__ == "__main__":

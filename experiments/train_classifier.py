@@ -1,10 +1,12 @@
-r"""Train (and cache) the evaluation classifier of an image dataset.
+r"""Train the evaluation classifier of an image dataset.
 
-  python -m experiments.train_classifier --dataset=mnist
   python -m experiments.train_classifier --dataset=fashion_mnist
+  python -m experiments.train_classifier --dataset=mnist --ship
 
-Prints per-epoch progress and the test accuracy; the parameters land in
-$FGAN_DATA_DIR/classifiers/<dataset>/ with their SHA-256 in meta.json.
+Prints per-epoch progress and the test accuracy. The parameters land in
+$FGAN_DATA_DIR/classifiers/<dataset>/ with their SHA-256 in meta.json, or
+with --ship in fgan/classifiers/<dataset>/, the copy that ships with fgan
+(MNIST's) and that every machine then uses.
 """
 
 from absl import app
@@ -15,13 +17,15 @@ from fgan import classifier
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "mnist | fashion_mnist | tfds:<name>")
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs.")
+_SHIP = flags.DEFINE_bool("ship", False, "Write into fgan/classifiers/ (the shipped copy).")
 
 
 def main(argv):
   del argv
   data_config = base.get_base_config().data
   data_config.name = _DATASET.value
-  clf = classifier.train_classifier(data_config, epochs=_EPOCHS.value)
+  out = classifier.SHIPPED / classifier._folder_name(data_config) if _SHIP.value else None  # pylint: disable=protected-access
+  clf = classifier.train_classifier(data_config, out, epochs=_EPOCHS.value)
   print(f"sha256 {clf.sha256}")
 
 

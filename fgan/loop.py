@@ -36,6 +36,7 @@ from fgan import data
 from fgan import evaluation
 from fgan import grids
 from fgan import parallel
+from fgan import provenance
 from fgan import train
 from fgan import validation
 from fgan import writers
@@ -138,14 +139,6 @@ def _check_free_space(workdir: pathlib.Path, state, keep: int) -> None:
         "--workdir or lower config.checkpoint.keep.")
 
 
-def _versions() -> dict:
-  import flax, optax, orbax.checkpoint  # pylint: disable=import-outside-toplevel,multiple-imports
-  return {"python": sys.version.split()[0], "jax": jax.__version__,
-          "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else None,
-          "flax": flax.__version__, "optax": optax.__version__,
-          "orbax": orbax.checkpoint.__version__, "numpy": np.__version__}
-
-
 def _write_json(path: pathlib.Path, obj) -> None:
   tmp = path.with_suffix(".tmp")
   tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
@@ -188,9 +181,8 @@ class _Member:
       _write_json(self.workdir / "config.json", self.config.to_dict())
       _write_json(self.workdir / "data.json", dataset.info)
       _write_json(self.workdir / "run.json", {
-          "seed": self.seed, "versions": _versions(), "command": sys.argv,
-          "backend": jax.default_backend(), "process_count": jax.process_count(),
-          "devices": [str(d) for d in jax.devices()]})
+          "seed": self.seed, "versions": provenance.versions(), "command": sys.argv,
+          "machine": provenance.machine(), "devices": [str(d) for d in jax.devices()]})
     _check_free_space(self.workdir, state, self.config.checkpoint.keep)
     self.ckpt = checkpoint.Checkpointer(self.workdir, self.config.checkpoint.keep)
     self.restored_step, self.state = self.ckpt.restore(state)
@@ -380,7 +372,8 @@ def run_seeds(config, seeds, workdirs, overwrite: bool = False,
         "data": {k_: dataset.info[k_] for k_ in ("name", "source", "content_sha256")},
         "final_metrics": final[i],
         "eval": final_eval[i],
-        "eval_info": evaluators[m.seed].info if m.seed in evaluators else {},
+        "eval_info": ({"num_samples": config.eval.num_samples, **evaluators[m.seed].info}
+                      if m.seed in evaluators else {}),
         "train_seconds_this_session": time.time() - t_start,
         "time_to_first_step_s": first_step_s,
         "resumed_from": m.restored_step,

@@ -1,7 +1,12 @@
-"""Shared fixtures: a private data cache per test session."""
+"""Shared fixtures and helpers: a private data cache per test session, small
+run configs, data configs and a Fashion-MNIST IDX fixture."""
 
+import gzip
+import hashlib
 import os
+import struct
 
+import numpy as np
 import pytest
 
 
@@ -25,3 +30,35 @@ def toy_config(steps=40, **overrides):
     section, _, key = k.rpartition(".")
     (c[section] if section else c)[key] = v
   return c
+
+
+def data_config(**overrides):
+  """The base config's data section with ``overrides``."""
+  from configs import base
+  c = base.get_base_config().data
+  with c.unlocked():
+    c.update(overrides)
+  return c
+
+
+def write_idx(path, array, magic_type=0x08):
+  header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+  with gzip.open(path, "wb") as f:
+    f.write(header + array.astype(np.uint8).tobytes())
+
+
+def fashion_fixture(directory, monkeypatch, n=12):
+  """Fashion-MNIST's four IDX files with n random images and labels for
+  each split, whose checksums fgan is told to expect; {file name: array}."""
+  from fgan.data import images
+  rng = np.random.default_rng(0)
+  files = {}
+  for prefix in ("train", "t10k"):
+    files[f"{prefix}-images-idx3-ubyte.gz"] = rng.integers(0, 256, (n, 28, 28))
+    files[f"{prefix}-labels-idx1-ubyte.gz"] = rng.integers(0, 10, (n,))
+  sums = {}
+  for name, arr in files.items():
+    write_idx(directory / name, arr)
+    sums[name] = hashlib.sha256((directory / name).read_bytes()).hexdigest()
+  monkeypatch.setattr(images, "FASHION_IDX_SHA256", dict(images.FASHION_IDX_SHA256, **sums))
+  return files

@@ -1,10 +1,17 @@
-"""Evaluation metrics on constructed cases (issue 5, point 2)."""
+"""Evaluation metrics on constructed cases, and the evaluation classifier."""
+
+import json
+import pathlib
 
 import numpy as np
 import pytest
 import scipy.linalg
 
+from fgan import classifier
+from fgan import data
 from fgan import evaluation
+from tests.conftest import data_config
+from tests.conftest import fashion_fixture
 
 
 def _spd(rng, d):
@@ -79,3 +86,30 @@ def test_with_splits_reports_standard_error():
   value, err = evaluation.with_splits(np.mean, x, num_splits=10)
   assert value == pytest.approx(x.mean())
   assert 0.003 < err < 0.02  # 1/sqrt(10000) = 0.01
+
+
+def test_shipped_mnist_classifier_reads_real_digits():
+  clf = classifier.load_classifier(data_config(name="mnist"))
+  meta = json.loads((classifier.SHIPPED / "mnist" / "meta.json").read_text())
+  assert clf.source == "shipped with fgan" and clf.sha256 == meta["sha256"]
+  test = data.load(data_config(name="mnist"), "test")
+  logits, features = clf.apply(data.as_float(test.arrays["images"]))
+  accuracy = float(np.mean(logits.argmax(1) == test.labels))
+  assert accuracy == pytest.approx(meta["test_accuracy"], abs=1e-4) and accuracy >= 0.99
+  assert features.shape == (10_000, 128)
+  assert (classifier.SHIPPED / "mnist" / "params.msgpack").stat().st_size < 1 << 20
+
+
+def test_classifier_trains_caches_and_a_damaged_cache_is_retrained(tmp_path, monkeypatch, capsys):
+  fashion_fixture(tmp_path, monkeypatch, n=256)
+  config = data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path))
+  first = classifier.load_classifier(config)  # nothing shipped or cached: trains
+  assert "test accuracy" in capsys.readouterr().out
+  again = classifier.load_classifier(config)  # from the cache, verified
+  assert again.sha256 == first.sha256 and again.source == first.source
+  meta = pathlib.Path(first.source) / "meta.json"
+  meta.write_text(meta.read_text()[:20])  # garbled
+  third = classifier.load_classifier(config)
+  out = capsys.readouterr().out
+  assert "is damaged" in out and "test accuracy" in out
+  assert third.sha256 == first.sha256  # the same network, trained again

