@@ -20,6 +20,7 @@ hold one unreplicated copy of the state and restore in any mode.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -53,14 +54,23 @@ def initialize_distributed(coordinator: str | None = None,
                              num_processes=num_processes, process_id=process_id)
 
 
+@functools.cache
 def compiler_options() -> dict:
   """XLA options for fgan's compiled train and evaluation programs on this
   backend. On CPUs, XLA's YNNPACK fusions off: its convolutions run slower
   than XLA's own (Eigen's) there, 1.2x the DCGAN step's time at batch 64
   (experiments/RESULTS.md, Benchmark); the values agree to float32
-  rounding (tests/test_models.py). jax.pmap takes no options: a pmapped
-  step keeps XLA's defaults."""
-  return {"xla_cpu_experimental_ynn_fusion_type": ""} if jax.default_backend() == "cpu" else {}
+  rounding (tests/test_models.py). An XLA without the option (jaxlib before
+  0.9) gets none. jax.pmap takes no options: a pmapped step keeps XLA's
+  defaults."""
+  if jax.default_backend() != "cpu":
+    return {}
+  options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+  try:
+    jax.jit(lambda x: x + 1.0, compiler_options=options).lower(1.0).compile()
+  except jax.errors.JaxRuntimeError:
+    return {}
+  return options
 
 
 def _first_copy(x):
