@@ -1,78 +1,8 @@
 """The one config schema every fgan experiment uses; each config file starts
-from ``get_base_config()`` and states only what differs.
-
-  seed                       int; every random draw of a run derives from it
-  divergence                 a name from fgan.divergences.names()
-  generator_loss             "nonsaturating" (default) | "minimax"
-  gradient_penalty           weight of the critic's gradient penalty; 0 = off
-  gradient_penalty_kind      "wgan_gp": lambda E[(||grad V(x_hat)|| - 1)^2] on
-                             interpolates (Gulrajani et al. 2017); "r1":
-                             gamma/2 E_P[||grad V(x)||^2] on real data
-                             (Mescheder et al. 2018)
-  critic_output_penalty      weight of (E_P[V^2] + E_Q[V^2]) / 2 in the critic
-                             loss (Karras et al. 2018's drift term; keeps a
-                             saturating critic such as total variation's
-                             alive); 0 = off
-  data.name                  "mnist" | "fashion_mnist" | "tfds:<name>" |
-                             "mixture1d" | "ring8" | "grid25"
-  data.source                "auto" | "tfds" | "offline" (see fgan.data.images)
-  data.download              let TFDS download (needs internet)
-  data.tfds_data_dir         TFDS data dir ("" = TFDS's default)
-  data.idx_dir               Fashion-MNIST IDX folder (Debian's by default)
-  data.means/.stds/.weights  mixture1d components
-  data.resize                images: resize to resize x resize pixels
-                             (bilinear, antialiased; e.g. 64 for the 64x64
-                             DCGAN on MNIST); 0 = native size
-  data.shards                images: the training set is split into this many
-                             groups and each batch draws equally from each;
-                             a multiple of the number of hosts, which then
-                             each load only their groups
-  model.name                 "dcgan" | "mlp"
-  model.z_dim                latent size (z ~ N(0, I))
-  model.width                DCGAN generator base width (its widest layer has
-                             width * 2^(stages - 1) channels)
-  model.critic_width         DCGAN critic base width (layers width * 2^i)
-  model.generator_extra_convs  DCGAN generator: stride-1 3x3 convolution
-                             layers (BN, ReLU) at its smallest resolution;
-                             0 = seed 003's network
-  model.critic_extra_convs   DCGAN critic: stride-1 3x3 layers after its last
-                             stride-2 one; 0 = seed 003's network
-  model.critic_norm          DCGAN critic: "none" | "batch" | "layer" |
-                             "spectral" (Miyato et al. 2018)
-  model.conv_impl            "subpixel": the generator's transposed convolutions
-                             as sub-pixel matrix products, the other
-                             convolutions by XLA (fastest for one seed);
-                             "matmul": the others as matrix products too
-                             (fastest for vmapped seeds); "xla": XLA's ops
-  model.conv_chunk           DCGAN: convolutions run on chunks of at most this
-                             many examples (same values; normalisation still
-                             over the whole batch); 0 = automatic: 64 on CPU
-                             (faster there), the whole batch elsewhere
-  model.hidden               MLP hidden sizes (generator and critic)
-  train.num_steps            generator updates
-  train.batch_size           global batch (real and fake each)
-  train.n_critic             critic updates per generator update
-  train.steps_per_call       train steps per host call (jax.lax.scan);
-                             0 = automatic: 1 on CPU, 10 elsewhere
-  train.log_every            steps between metric records
-  train.ema_decay            decay of the generator's weight average, which
-                             samples and evaluations use (0 = raw weights)
-  train.on_nonfinite         "stop" (default): a NaN/Inf stops the run, naming
-                             the step and the last good checkpoint; "skip":
-                             reject such updates, count them, go on
-  optim.critic/.generator    .name ("adam" | "rmsprop" | "sgd"),
-                             .learning_rate, .b1 (Adam beta1 / momentum),
-                             .b2 (Adam beta2 / RMSProp decay), .decay
-                             ("none" | "linear": to 0 over the run)
-  parallel.mode              "none" | "pmap" | "mesh" (fgan.parallel)
-  parallel.num_devices       devices the run expects; 0 = all available
-  eval.every_steps           steps between sample grids (and evaluations)
-  eval.metrics               compute sample-quality metrics (fgan.evaluation)
-                             at those steps and at the end; False = grids only
-  eval.num_samples           samples per evaluation
-  eval.grid_size             side of the sample grid (grid_size^2 images)
-  checkpoint.every_steps     steps between checkpoints
-  checkpoint.keep            checkpoints kept
+from ``get_base_config()`` and states only what differs. Every value is
+documented where it is set. Sections: the objective (top level), data,
+model, train, optim, parallel, compute (how, not what: changes no result),
+eval, checkpoint.
 """
 
 import ml_collections
@@ -80,70 +10,91 @@ import ml_collections
 
 def get_base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.divergence = "js"
-  c.generator_loss = "nonsaturating"
-  c.gradient_penalty = 0.0
+  c.seed = 0  # every random draw of a run derives from it
+  c.divergence = "js"  # a name from fgan.divergences.names()
+  c.generator_loss = "nonsaturating"  # or "minimax" (fgan.losses.generator_loss)
+  c.gradient_penalty = 0.0  # weight of the critic's gradient penalty; 0 = off
+  # "wgan_gp": weight E[(|grad V(x_hat)| - 1)^2] on interpolates (Gulrajani
+  # et al. 2017); "r1": weight/2 E_P[|grad V(x)|^2] on real data (Mescheder
+  # et al. 2018).
   c.gradient_penalty_kind = "wgan_gp"
+  # Weight of (E_P[V^2] + E_Q[V^2]) / 2 in the critic loss (Karras et al.
+  # 2018's drift term; keeps a saturating critic such as total variation's
+  # alive); 0 = off.
   c.critic_output_penalty = 0.0
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "mnist"
-  c.data.source = "auto"
-  c.data.download = False
-  c.data.tfds_data_dir = ""
-  c.data.idx_dir = "/usr/share/datasets/fashion-mnist"
-  # Sequences are tuples, which the command line can set (lists it cannot):
-  # --config.model.hidden='(128, 128)'.
+  c.data.name = "mnist"  # "mnist" | "fashion_mnist" | "tfds:<name>" | "mixture1d" | "ring8" | "grid25"
+  c.data.source = "auto"  # images: "auto" (TFDS, else offline) | "tfds" | "offline" (fgan.data.images)
+  c.data.download = False  # let TFDS download (needs internet)
+  c.data.tfds_data_dir = ""  # TFDS data dir ("" = TFDS's default)
+  c.data.idx_dir = "/usr/share/datasets/fashion-mnist"  # Fashion-MNIST IDX folder (Debian's)
+  # mixture1d's components. Sequences are tuples, which the command line can
+  # set (lists it cannot): --config.data.means='(-1.0, 2.0)'.
   c.data.means = (-1.0, 2.0)
   c.data.stds = (0.5, 1.0)
   c.data.weights = (0.5, 0.5)
+  # Images: the training set is split into this many groups and every batch
+  # draws equally from each; a multiple of the number of hosts, which then
+  # each load only their groups.
   c.data.shards = 1
-  c.data.resize = 0
+  c.data.resize = 0  # images: resize to this many pixels square (bilinear); 0 = native
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "dcgan"
-  c.model.z_dim = 64
-  c.model.width = 64
-  c.model.critic_width = 64
-  c.model.generator_extra_convs = 0
-  c.model.critic_extra_convs = 0
-  c.model.critic_norm = "batch"
-  c.model.conv_impl = "subpixel"
-  c.model.conv_chunk = 0
-  c.model.hidden = (512, 512, 512)
+  c.model.name = "dcgan"  # a name from fgan.models.names(): "dcgan" | "mlp"
+  c.model.z_dim = 64  # latent size, z ~ N(0, I)
+  c.model.width = 64  # DCGAN generator base width (its widest layer: width * 2^(stages - 1))
+  c.model.critic_width = 64  # DCGAN critic base width (layer i: width * 2^i)
+  c.model.generator_extra_convs = 0  # DCGAN: 3x3 layers at the smallest resolution; 0 = DCGAN's
+  c.model.critic_extra_convs = 0  # DCGAN: 3x3 layers after the last stride-2 one; 0 = DCGAN's
+  c.model.critic_norm = "batch"  # DCGAN critic: "none" | "batch" | "layer" | "spectral"
+  c.model.hidden = (512, 512, 512)  # MLP hidden sizes, generator and critic
 
   c.train = ml_collections.ConfigDict()
-  c.train.num_steps = 3000
-  c.train.batch_size = 64
-  c.train.n_critic = 1
-  c.train.steps_per_call = 0
-  c.train.log_every = 50
-  c.train.ema_decay = 0.999
+  c.train.num_steps = 3000  # generator updates
+  c.train.batch_size = 64  # global batch, real and fake each
+  c.train.n_critic = 1  # critic updates per generator update
+  c.train.log_every = 50  # steps between metric records
+  c.train.ema_decay = 0.999  # generator weight average for samples and evaluation; 0 = raw
+  # "stop": a NaN/Inf stops the run, naming the step and the last good
+  # checkpoint; "skip": reject such updates, count them, go on.
   c.train.on_nonfinite = "stop"
 
   c.optim = ml_collections.ConfigDict()
-  set_adam(c, 2e-4, 0.5, 0.999)  # DCGAN (seed 003)
+  set_adam(c, 2e-4, 0.5, 0.999)  # DCGAN's Adam (Radford et al. 2016)
 
   c.parallel = ml_collections.ConfigDict()
-  c.parallel.mode = "none"
-  c.parallel.num_devices = 0
+  c.parallel.mode = "none"  # "none" | "pmap" | "mesh" (fgan.parallel)
+  c.parallel.num_devices = 0  # devices the run expects; 0 = all available
+
+  # How the numbers are computed, not which: a run resumes under other
+  # values. Resolved once at the start (fgan.compute) and recorded in
+  # run.json.
+  c.compute = ml_collections.ConfigDict()
+  # DCGAN convolutions: "subpixel" (fastest for one seed), "matmul" (every
+  # convolution a matrix product: fastest for vmapped seeds), "xla" (XLA's
+  # own ops); "auto": subpixel, or matmul for vmapped seeds.
+  c.compute.conv_impl = "auto"
+  c.compute.steps_per_call = 0  # train steps per compiled call (lax.scan); 0 = 1 on CPU, 10 elsewhere
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.every_steps = 1000
-  c.eval.metrics = True
-  c.eval.num_samples = 10_000
-  c.eval.grid_size = 8
+  c.eval.every_steps = 1000  # steps between sample grids and evaluations
+  c.eval.metrics = True  # sample-quality metrics (fgan.evaluation); False = grids only
+  c.eval.num_samples = 10_000  # samples per evaluation
+  c.eval.grid_size = 8  # side of the sample grid (grid_size^2 samples)
 
   c.checkpoint = ml_collections.ConfigDict()
-  c.checkpoint.every_steps = 500
-  c.checkpoint.keep = 3
+  c.checkpoint.every_steps = 500  # steps between checkpoints
+  c.checkpoint.keep = 3  # checkpoints kept
   return c
 
 
 def set_adam(c: ml_collections.ConfigDict, learning_rate: float, b1: float,
              b2: float) -> None:
-  """Adam with these settings for both the critic and the generator."""
+  """Adam with these settings for both the critic and the generator:
+  optim.<net>.name ("adam" | "rmsprop" | "sgd", fgan.optimizers),
+  .learning_rate, .b1 (Adam beta1 / momentum), .b2 (Adam beta2 / RMSProp
+  decay), .decay ("none" | "linear": to 0 over the run)."""
   for net in ("critic", "generator"):
     c.optim[net] = ml_collections.ConfigDict(
         {"name": "adam", "learning_rate": learning_rate, "b1": b1, "b2": b2,
@@ -194,10 +145,12 @@ def with_divergence(c: ml_collections.ConfigDict, name: str) -> ml_collections.C
 def sweep(run_config: ml_collections.ConfigDict, names=SWEEP_DIVERGENCES,
           seeds=(0, 1, 2)) -> ml_collections.ConfigDict:
   """A sweep config (fgan.sweep): one variant per divergence name of
-  ``names`` built from ``run_config``, crossed with ``seeds``, seeds vmapped."""
+  ``names`` built from ``run_config``, crossed with ``seeds``, seeds vmapped
+  (at most max_seeds_together per program, 0 = all; grid: ((field,
+  (values...)), ...) crossed with every variant)."""
   s = ml_collections.ConfigDict()
   s.variants = ml_collections.ConfigDict({n: with_divergence(run_config, n) for n in names})
-  s.grid = ()  # ((field, (values...)), ...); tuples so the command line can set them
+  s.grid = ()
   s.seeds = tuple(seeds)
   s.vmap_seeds = True
   s.max_seeds_together = 0

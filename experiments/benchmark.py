@@ -26,8 +26,8 @@ the path experiments.run and experiments.sweep use):
          GPUs (the issue's GPU benchmark), slow on CPUs
 
 Each fgan timer runs the train step as experiments.run does, with
-train.steps_per_call steps per call (automatic: 1 on CPUs, 10 on
-accelerators); GFLOP are those of one step (fgan.parallel.Runner.gflop).
+compute.steps_per_call steps per call (automatic: 1 on CPUs, 10 on
+accelerators); GFLOP are those of one step (``gflop``).
 
 Everything compared (one seed, N seeds, the peer) is timed in turn,
 --rounds times for --seconds each, and the medians are printed: this shared
@@ -46,6 +46,7 @@ the standard GAN loss (fgan divergence "gan"), Adam(2e-4, (0.5, 0.999)), one
 critic and one generator step per iteration.
 """
 
+import dataclasses
 import time
 
 from absl import app
@@ -55,10 +56,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import base
+from fgan import compute
 from fgan import data
-from fgan import loop
 from fgan import losses
+from fgan import models
 from fgan import parallel
+from fgan import provenance
 from fgan import train
 
 _SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"],
@@ -83,28 +86,43 @@ def matmul_peak(n: int, precision: str | None = None, seconds: float = 3.0) -> f
   return 2 * n**3 * count / (time.perf_counter() - t) / 1e9
 
 
+def gflop(compiled, state, data) -> float:
+  """GFLOP of one call of ``compiled`` on arguments shaped like these, from
+  XLA's cost analysis of the program compiled for the CPU, which counts every
+  convolution and product, whatever the backend the run uses (a GPU
+  program's convolutions are cuDNN calls that the analysis does not count);
+  NaN where none is given."""
+  shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (state, data))
+  with jax.default_device(jax.devices("cpu")[0]):
+    cost = compiled.lower(*shapes).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return (cost or {}).get("flops", float("nan")) / 1e9
+
+
 def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=None):
   """A timer of the config's train step for ``num_seeds`` seeds (config.seed,
   config.seed + 1, ...) trained together (1: the plain step), compiled and
   run once: ``timer(seconds)`` runs it for ``seconds`` and at least
   ``min_iterations`` calls and returns iterations/s; ``timer.info`` holds
-  GFLOP per call (XLA's cost analysis) and the time to the first step
-  (compilation included). Each call runs loop.steps_per_call(config) steps;
-  rates are per step. ``dataset``: config.data already loaded."""
+  GFLOP per step (XLA's cost analysis) and the time to the first step
+  (compilation included). Each call runs the resolved compute.steps_per_call
+  steps, as fgan.loop does; rates are per step. ``dataset``: config.data
+  already loaded."""
   if dataset is None:
     dataset = data.load(config.data)
-  k = loop.steps_per_call(config)
+  resolved = compute.resolve(config.compute, num_seeds)
+  k = resolved.steps_per_call
   t0 = time.perf_counter()
-  g, d = train.build_models(config, dataset.shape)
+  g, d = models.build(config.model, dataset.shape, resolved.conv_impl)
   states = []
   for i in range(num_seeds):
     c = config.copy_and_resolve_references()
     c.seed = config.seed + i
     states.append(train.create_state(c, g, d, dataset.shape))
   state = jax.tree.map(lambda *x: np.stack(x), *states) if num_seeds > 1 else states[0]
-  def make_runner(steps):
-    return parallel.Runner(config, lambda axis: train.build_models(config, dataset.shape, axis),
-                           dataset, steps, num_seeds=num_seeds if num_seeds > 1 else 0)
+  make_runner = lambda steps: parallel.Runner(
+      config, g, d, dataset, dataclasses.replace(resolved, steps_per_call=steps),
+      num_seeds=num_seeds if num_seeds > 1 else 0)
   runner = make_runner(k)
   state, arrays = runner.place(state), runner.place(dataset.arrays)
   state, _ = runner(state, arrays)
@@ -120,8 +138,8 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
     jax.block_until_ready(state)
     return count * k / (time.perf_counter() - t)
 
-  timer.info = {"gflop_per_iteration": make_runner(1).gflop(state, arrays), "first_step_s": first,
-                "steps_per_call": k}
+  timer.info = {"gflop_per_iteration": gflop(make_runner(1).compiled, state, arrays),
+                "first_step_s": first, "steps_per_call": k}
   return timer
 
 
@@ -187,7 +205,7 @@ class Peer:
     generator losses on the same weights, real batch and latents, both at
     full float32 precision (no TF32)."""
     torch = self.torch
-    g, d = train.build_models(config, dataset.shape)
+    g, d = models.build(config.model, dataset.shape)
     state = train.create_state(config, g, d, dataset.shape)
     key_real, key_z = jax.random.split(jax.random.PRNGKey(1))
     with jax.default_matmul_precision("highest"):
@@ -282,7 +300,8 @@ def print_peer(label: str, rates: dict, ours: str = "one") -> None:
 def main(argv):
   del argv
   backend = jax.default_backend()
-  print(f"jax {jax.__version__}, backend {backend}, devices {jax.devices()}")
+  print(f"jax {jax.__version__}, backend {backend}, devices {jax.devices()}; "
+        f"machine {provenance.machine()}")
   peak = None
   n, secs, rounds = _SEEDS.value, _SECONDS.value, _ROUNDS.value
   if "peak" in _SECTIONS.value:
@@ -329,7 +348,7 @@ def main(argv):
     timers = {"one": train_timer(dcgan_config(64), 1, dataset=dataset)}
     for impl in ("subpixel", "matmul"):
       c = dcgan_config(64)
-      c.model.conv_impl = impl
+      c.compute.conv_impl = impl
       timers[impl] = train_timer(c, k, dataset=dataset)
     rates = interleaved(timers, secs, rounds)
     for impl in ("subpixel", "matmul"):
@@ -345,7 +364,7 @@ def main(argv):
     timers = {}
     for impl in ("subpixel", "xla"):
       variant = dcgan64_config(batch)
-      variant.model.conv_impl = impl
+      variant.compute.conv_impl = impl
       timers[impl] = train_timer(variant, 1, dataset=dataset)
     if peer:
       sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)

@@ -15,10 +15,12 @@ from absl import flags
 from absl import logging
 
 from fgan import checkpoint
+from fgan import compute
 from fgan import data
 from fgan import evaluation
-from fgan import loop
+from fgan import models
 from fgan import train
+from fgan import workdir as workdir_lib
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's work directory.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
@@ -28,11 +30,12 @@ flags.mark_flags_as_required(["workdir"])
 
 def evaluate_workdir(workdir, step=None, num_samples=None) -> dict:
   workdir = pathlib.Path(workdir)
-  config = loop.saved_config(workdir)
+  config = workdir_lib.saved_config(workdir)
   if num_samples:
     config.eval.num_samples = num_samples
   dataset = data.load(config.data)
-  generator, critic = train.build_models(config, dataset.shape)
+  generator, critic = models.build(config.model, dataset.shape,
+                                   compute.resolve(config.compute).conv_impl)
   ckpt = checkpoint.Checkpointer(workdir, config.checkpoint.keep)
   if step is not None and step not in ckpt.steps():
     raise app.UsageError(f"No checkpoint {step} in {workdir}; have {ckpt.steps()}.")

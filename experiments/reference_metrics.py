@@ -22,6 +22,7 @@ from configs import js_mnist
 from fgan import classifier
 from fgan import data
 from fgan import evaluation
+from fgan import models
 from fgan import train
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "mnist | fashion_mnist")
@@ -40,7 +41,7 @@ def main(argv):
       clf, data.as_float(test_ds.arrays["images"]), train_features)
   rows["test split vs train split"]["seconds"] = time.time() - t
 
-  g, d = train.build_models(config, train_ds.shape)
+  g, d = models.build(config.model, train_ds.shape)
   state = train.create_state(config, g, d, train_ds.shape)
   evaluator = evaluation.Evaluator(config, train_ds, g)
   t = time.time()

@@ -9,19 +9,22 @@ samples.png into the sweep directory (fgan.report) and prints results.md.
 import pathlib
 import sys
 
+from absl import app
+
+from experiments import cli
 from fgan import report
 
 
 def main(argv):
   if len(argv) != 2:
-    sys.exit("usage: python -m experiments.report SWEEP_DIR")
+    raise app.UsageError("usage: python -m experiments.report SWEEP_DIR")
   sweep_dir = pathlib.Path(argv[1])
   try:
     report.write(sweep_dir)
   except FileNotFoundError as e:
-    sys.exit(str(e))
+    sys.exit(f"fgan: {e}")
   print((sweep_dir / "results.md").read_text())
 
 
 if __name__ == "__main__":
-  main(sys.argv)
+  app.run(main, flags_parser=cli.parse_flags)

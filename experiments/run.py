@@ -6,7 +6,9 @@ r"""Train one f-GAN run.
 
 The work directory defaults to runs/<config name>_seed<seed>, with a short
 hash of the changed fields appended when command-line overrides change what
-is trained, so that rerunning the same command resumes the same run.
+is trained, so that rerunning the same command resumes the same run. Errors
+a user can cause (a bad config, missing data, a directory in use, a full
+disk, NaNs) end in one message (experiments.cli).
 """
 
 import hashlib
@@ -20,9 +22,11 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from experiments import cli
+from fgan import errors
 from fgan import loop
 from fgan import parallel
-from fgan import validation
+from fgan import workdir as workdir_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/NAME.py).",
                                           lock_config=True)
@@ -36,6 +40,11 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host: number
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host: this process's index.")
 flags.mark_flags_as_required(["config"])
 
+# Shown first at the end of a run: sample quality and coverage (images), or
+# modes and quality (toy mixtures).
+HEADLINE_METRICS = ("frechet_distance", "classifier_score", "confident_share",
+                    "classes_covered", "modes_captured", "high_quality_share")
+
 
 def config_file_defaults(path: str):
   """The config file's own get_config(), without command-line overrides."""
@@ -47,38 +56,15 @@ def config_file_defaults(path: str):
 
 def default_workdir(config, config_path: str) -> pathlib.Path:
   stem = pathlib.Path(config_path.split(":")[0]).stem
-  base = config_file_defaults(config_path.split(":")[0]).to_dict()
-  new = config.to_dict()
-  changed = {k: v for k, v in loop._flatten(new).items()  # pylint: disable=protected-access
-             if loop._flatten(base).get(k) != v and k != "seed"  # pylint: disable=protected-access
-             and not k.startswith(loop.RESUMABLE_CHANGES)}
+  base = workdir_lib.flatten(config_file_defaults(config_path.split(":")[0]).to_dict())
+  changed = {k: v for k, v in workdir_lib.flatten(config.to_dict()).items()
+             if base.get(k) != v and k != "seed"
+             and not k.startswith(workdir_lib.RESUMABLE_CHANGES)}
   name = f"{stem}_seed{config.seed}"
   if changed:
     digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()
     name += "_" + digest[:8]
   return pathlib.Path("runs") / name
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
-                                  _PROCESS_ID.value)
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or default_workdir(config, flags.FLAGS["config"].config_filename)
-  try:
-    summary = loop.run(config, workdir, overwrite=_OVERWRITE.value)
-  except (validation.ConfigError, loop.NonFiniteError, loop.Preempted) as e:
-    print(str(e), file=sys.stderr)
-    sys.exit(0 if isinstance(e, loop.Preempted) else 2)
-  print(summary_text(summary, pathlib.Path(workdir)))
-
-
-# Shown first at the end of a run: sample quality and coverage (images), or
-# modes and quality (toy mixtures).
-HEADLINE_METRICS = ("frechet_distance", "classifier_score", "confident_share",
-                    "classes_covered", "modes_captured", "high_quality_share")
 
 
 def summary_text(summary: dict, workdir: pathlib.Path) -> str:
@@ -91,10 +77,10 @@ def summary_text(summary: dict, workdir: pathlib.Path) -> str:
                  "samples, +- standard error):")
     first = [m for m in HEADLINE_METRICS if m in evaluation]
     for name in first + sorted(set(evaluation) - set(first)):
-      value = evaluation[name]
       if not name.endswith("_stderr"):
         err = evaluation.get(f"{name}_stderr")
-        lines.append(f"  {name:24s} {value:.4f}" + (f" +- {err:.4f}" if err is not None else ""))
+        lines.append(f"  {name:24s} {evaluation[name]:.4f}"
+                     + (f" +- {err:.4f}" if err is not None else ""))
   last = summary.get("final_metrics") or {}
   if last:
     lines.append("last training record: " + ", ".join(
@@ -104,5 +90,20 @@ def summary_text(summary: dict, workdir: pathlib.Path) -> str:
   return "\n".join(lines)
 
 
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  try:
+    parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                    _PROCESS_ID.value)
+    config = _CONFIG.value
+    workdir = _WORKDIR.value or default_workdir(config, flags.FLAGS["config"].config_filename)
+    summary = loop.run(config, workdir, overwrite=_OVERWRITE.value)
+  except (errors.FganError, OSError) as e:
+    sys.exit(cli.report_error(e))
+  print(summary_text(summary, pathlib.Path(workdir)))
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -17,10 +17,10 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from fgan import loop
+from experiments import cli
+from fgan import errors
 from fgan import report
 from fgan import sweep
-from fgan import validation
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs/sweep_*.py).",
                                           lock_config=False)
@@ -39,13 +39,12 @@ def main(argv):
   try:
     sweep.run(_CONFIG.value, sweep_dir, overwrite=_OVERWRITE.value,
               progress=sys.stderr.isatty())
-  except (validation.ConfigError, loop.Preempted) as e:
-    print(str(e), file=sys.stderr)
-    sys.exit(0 if isinstance(e, loop.Preempted) else 2)
+  except (errors.FganError, OSError) as e:
+    sys.exit(cli.report_error(e))
   report.write(sweep_dir)
   print((sweep_dir / "results.md").read_text())
   print(f"fgan.sweep: tables and plots in {sweep_dir}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

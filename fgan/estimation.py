@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from fgan import divergences
 from fgan import losses
 from fgan import models
 
@@ -49,15 +50,13 @@ def estimate_divergence(div, sample_p: Sampler, sample_q: Sampler,
   def v(params, x):
     return critic.apply(params, x)[:, 0]
 
+  objective = losses.CriticObjective(divergences.get(div), gradient_penalty=gradient_penalty)
+
   def loss_fn(params, key):
     kp, kq, kgp = jax.random.split(key, 3)
     real, fake = sample_p(kp, batch_size), sample_q(kq, batch_size)
-    loss = losses.critic_loss(div, v(params, real), v(params, fake))
-    if gradient_penalty:
-      loss += losses.gradient_penalty(lambda x: v(params, x), real, fake,
-                                      losses.interpolation_weights(kgp, batch_size),
-                                      weight=gradient_penalty)
-    return loss
+    eps = losses.interpolation_weights(kgp, batch_size)
+    return objective(lambda x: v(params, x), real, fake, eps)[0]
 
   def step(carry, key):
     params, opt_state = carry

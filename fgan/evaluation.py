@@ -81,12 +81,17 @@ def class_coverage(probs) -> tuple[int, float]:
   return covered, float(np.sum(hist[nz] * np.log(hist[nz] * k)))
 
 
+@jax.jit
+def _pairwise_sq_block(x, y):
+  return jnp.maximum(jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T,
+                     0.0)
+
+
 def _pairwise_sq(a, b):
   """Squared Euclidean distances between rows, computed in blocks."""
   a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
-  f = jax.jit(lambda x, y: jnp.maximum(
-      jnp.sum(x * x, 1)[:, None] + jnp.sum(y * y, 1)[None, :] - 2.0 * x @ y.T, 0.0))
-  return np.concatenate([np.asarray(f(a[i:i + 2048], b)) for i in range(0, len(a), 2048)])
+  return np.concatenate([np.asarray(_pairwise_sq_block(a[i:i + 2048], b))
+                         for i in range(0, len(a), 2048)])
 
 
 def _kth_neighbour_radius(x, k):
@@ -170,10 +175,10 @@ class Evaluator:
   """Evaluates a generator's samples for a run's config and dataset.
 
   Images: ``eval.num_samples`` samples against the dataset's test split in
-  the evaluation classifier's feature space (the classifier is trained and
-  cached on first use). Toy mixtures: modes captured and high-quality share.
-  Samples come from a latent batch fixed by the seed, so the same parameters
-  always get the same numbers.
+  the evaluation classifier's feature space (fgan.classifier). Toy
+  mixtures: modes captured and high-quality share. Samples come from a
+  latent batch fixed by the seed (stream "evaluation"), so the same
+  parameters always get the same numbers.
   """
 
   def __init__(self, config, dataset, generator, shared: "Evaluator | None" = None):
@@ -184,20 +189,19 @@ class Evaluator:
     from fgan import train  # pylint: disable=import-outside-toplevel
     self.num_samples = config.eval.num_samples
     self.dataset = dataset
-    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2**31 - 3)
-    self._z = jax.random.normal(key, (self.num_samples, config.model.z_dim))
+    self._z = jax.random.normal(train.stream_key(config.seed, "evaluation"),
+                                (self.num_samples, config.model.z_dim))
     self._generate = jax.jit(lambda p, z: train.generate(generator, p, z, dataset.shape))
     self.info = {}
     if shared is not None:
       self.info = shared.info
-      for name in ("classifier", "real_images", "real_features", "means", "stds"):
+      for name in ("classifier", "real_features", "means", "stds"):
         if hasattr(shared, name):
           setattr(self, name, getattr(shared, name))
-    elif dataset.arrays:  # images
+    elif dataset.kind == "images":
       self.classifier = classifier_lib.load_classifier(config.data)
       test = data_lib.load(config.data, "test")
-      self.real_images = np.asarray(data_lib.as_float(test.arrays["images"]))
-      _, self.real_features = self.classifier.apply(self.real_images)
+      _, self.real_features = self.classifier.apply(data_lib.as_float(test.arrays["images"]))
       self.info = {"classifier_sha256": self.classifier.sha256,
                    "classifier_test_accuracy": self.classifier.test_accuracy,
                    "classifier_source": self.classifier.source,
@@ -213,6 +217,6 @@ class Evaluator:
 
   def __call__(self, g_params) -> dict[str, float]:
     x = self.samples(g_params)
-    if self.dataset.arrays:
+    if self.dataset.kind == "images":
       return image_metrics(self.classifier, x, self.real_features)
     return toy_metrics(x, self.means, self.stds)

@@ -150,19 +150,15 @@ def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
   def v(d, x):
     return critic.apply(d, x)[:, 0]
 
+  objective = losses.CriticObjective(div, output_penalty=output_penalty)
+
   def step(carry, key):
     d, d_state, g, g_state = carry
     k_critic, kz = jax.random.split(key)
     for k in jax.random.split(k_critic, n_critic):
       kp, kq = jax.random.split(k)
       real, fake = sample_p(kp, batch_size), sample_q(g, kq, batch_size)
-      def loss_fn(d):
-        v_real, v_fake = v(d, real), v(d, fake)
-        loss = losses.critic_loss(div, v_real, v_fake)
-        if output_penalty:
-          loss = loss + losses.output_penalty(v_real, v_fake, output_penalty)
-        return loss
-      grads = jax.grad(loss_fn)(d)
+      grads = jax.grad(lambda d: objective(lambda x: v(d, x), real, fake)[0])(d)
       updates, d_state = d_opt.update(grads, d_state, d)
       d = optax.apply_updates(d, updates)
     grads = jax.grad(lambda g: losses.generator_loss(

@@ -1,5 +1,7 @@
-"""The f-GAN objective, its critic and generator losses, and the critic's
-penalties (gradient penalty, output penalty).
+"""The f-GAN objective, its critic and generator losses, the critic's
+penalties (gradient penalty, output penalty) and the critic objective that
+combines them (``CriticObjective``: one for the train step, the Gaussian fit
+and the divergence estimator).
 
 Nowozin et al. 2016, eq. (6): with T = g_f(V_w(x)),
 
@@ -13,12 +15,14 @@ for ``gan`` it is Goodfellow et al.'s -log D(G(z)) trick).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
 from fgan import divergences as divs
+from fgan import errors
 
 GENERATOR_LOSS_MODES = ("nonsaturating", "minimax")
 
@@ -115,3 +119,62 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
   # sqrt has an infinite derivative at 0; a zero gradient norm gets slope 0.
   norm = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
   return weight * jnp.mean(jnp.square(norm - 1.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticObjective:
+  """The critic's loss, -F + penalties, on one real and one fake batch:
+
+      loss = -F + gradient_penalty (kind, weight) + output_penalty (weight)
+
+  with F = mean g_f(V(real)) - mean f*(g_f(V(fake))) (``divergence_estimate``);
+  a penalty of weight 0 is not computed. Called with the critic
+  ``v_fn`` (batch -> one raw output per example), the batches and the
+  gradient penalty's interpolation weights ``eps`` (``interpolation_weights``;
+  unused by r1 and without a penalty); returns (loss, {"divergence_estimate",
+  "gradient_penalty"})."""
+
+  divergence: divs.Divergence
+  gradient_penalty: float = 0.0
+  gradient_penalty_kind: str = "wgan_gp"
+  output_penalty: float = 0.0
+
+  @classmethod
+  def from_config(cls, config) -> "CriticObjective":
+    return cls(divs.get(config.divergence), float(config.gradient_penalty),
+               config.gradient_penalty_kind, float(config.critic_output_penalty))
+
+  def __call__(self, v_fn, real, fake, eps=None):
+    v_real, v_fake = v_fn(real), v_fn(fake)
+    estimate = divergence_estimate(self.divergence, v_real, v_fake)
+    gp = (gradient_penalty(v_fn, real, fake, eps, weight=self.gradient_penalty,
+                           kind=self.gradient_penalty_kind)
+          if self.gradient_penalty else jnp.zeros(()))
+    loss = -estimate + gp
+    if self.output_penalty:  # off: the same computation as without the option
+      loss = loss + output_penalty(v_real, v_fake, self.output_penalty)
+    return loss, {"divergence_estimate": estimate, "gradient_penalty": gp}
+
+
+def check(config) -> None:
+  """The objective's names and weights in config."""
+  if config.divergence not in divs.names():
+    raise errors.ConfigError(f"config.divergence = {config.divergence!r} is not one of: "
+                             f"{', '.join(divs.names())}.")
+  if config.generator_loss not in GENERATOR_LOSS_MODES:
+    raise errors.ConfigError(f"config.generator_loss = {config.generator_loss!r} is not "
+                             f"one of: {', '.join(GENERATOR_LOSS_MODES)}.")
+  if config.gradient_penalty_kind not in GRADIENT_PENALTY_KINDS:
+    raise errors.ConfigError(f"config.gradient_penalty_kind = {config.gradient_penalty_kind!r} "
+                             f"is not one of: {', '.join(GRADIENT_PENALTY_KINDS)}.")
+  for field in ("gradient_penalty", "critic_output_penalty"):
+    w = config[field]
+    if not (isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf")):
+      raise errors.ConfigError(f"config.{field} = {w!r} must be a finite number >= 0 "
+                               "(0 = off).")
+  if divs.get(config.divergence).is_ipm and (
+      config.gradient_penalty == 0 or config.gradient_penalty_kind != "wgan_gp"):
+    raise errors.ConfigError(
+        f"config.divergence = {config.divergence!r} is an IPM whose critic must "
+        "be Lipschitz: set config.gradient_penalty (10 is the WGAN-GP default) "
+        "with config.gradient_penalty_kind = 'wgan_gp'.")

@@ -1,22 +1,31 @@
-"""Generators and critics (flax.linen).
+"""Generators and critics (flax.linen), built by name from config.model.
 
 MLP: the toy-data networks of Gulrajani et al. 2017 (WGAN-GP, 3 hidden layers
-of 512, ReLU). DCGAN: Radford, Metz & Chintala 2016 (seed 003): strided
-convolutions in the critic, stride-2 transposed convolutions in the
-generator, batch norm, LeakyReLU(0.2) in the critic, ReLU and a tanh output
-in the generator. The critic returns raw outputs V(x) (no activation); the
-divergence's g_f is applied in the loss.
+of 512, ReLU). DCGAN: Radford, Metz & Chintala 2016 (the DCGAN of the
+background notes, document 003): strided convolutions in the critic,
+stride-2 transposed convolutions in the generator, batch norm,
+LeakyReLU(0.2) in the critic, ReLU and a tanh output in the generator. The
+critic returns raw outputs V(x) (no activation); the divergence's g_f is
+applied in the loss.
+
+``MODELS`` owns the names: each entry builds the (generator, critic) pair
+from config.model and the data's example shape, and checks the config's
+fields (``check``) and the data's shape (``check_data``) before anything is
+compiled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from fgan import errors
 
 
 class MLP(nn.Module):
@@ -113,7 +122,7 @@ _PHASE_TAPS[0, 0, 3] = _PHASE_TAPS[0, 1, 1] = 1.0
 _PHASE_TAPS[1, 0, 2] = _PHASE_TAPS[1, 1, 0] = 1.0
 
 
-def conv_transpose_2x(x, kernel, impl: str = "subpixel", chunk: int | None = None):
+def conv_transpose_2x(x, kernel, impl: str = "subpixel"):
   """Stride-2 transposed convolution, kernel 4, padding 1: (H, W) -> (2H, 2W).
 
   PyTorch's ConvTranspose2d(k=4, s=2, p=1) semantics with kernel
@@ -130,7 +139,6 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel", chunk: int | None = Non
   forward and backward 2x faster there (measured on CPU, 64 -> 1 channels).
   impl="matmul": the phase decomposition with its 2x2 convolution computed
   by conv_matmul (for vmapped seeds, see conv_matmul), autodiff's gradients.
-  ``chunk``: convolve at most this many examples at a time (``batch_chunked``).
   """
   if impl not in ("subpixel", "matmul", "xla"):
     raise ValueError(f"Unknown transposed-convolution impl {impl!r}; valid: "
@@ -141,7 +149,7 @@ def conv_transpose_2x(x, kernel, impl: str = "subpixel", chunk: int | None = Non
     op = _conv_transpose_2x_subpixel
   else:
     op = functools.partial(_phases, conv=conv_matmul)
-  return batch_chunked(op, chunk)(x, kernel)
+  return op(x, kernel)
 
 
 def _conv_transpose_2x_dilated(x, kernel):
@@ -218,24 +226,6 @@ def conv_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return (cols.reshape(-1, kh * kw * c_in) @ rhs.reshape(-1, c_out)).reshape(n, ho, wo, c_out)
 
 
-def batch_chunked(op, size: int | None):
-  """``op(lhs, rhs, ...)`` (a convolution) applied to consecutive chunks of at
-  most ``size`` examples of ``lhs`` and concatenated: the same values and
-  gradients, since a convolution treats examples independently (normalisation
-  layers still see the whole batch). On XLA's CPU backend a convolution's
-  time grows faster than its batch (measured, DCGAN critic forward and
-  backward at batch 256: ~140 ms whole, ~96 ms as four chunks of 64), so
-  chunks are faster there. ``size`` None: ``op`` itself."""
-  if not size:
-    return op
-  def chunked(lhs, rhs, *args, **kwargs):
-    if lhs.shape[0] <= size:
-      return op(lhs, rhs, *args, **kwargs)
-    return jnp.concatenate([op(lhs[i:i + size], rhs, *args, **kwargs)
-                            for i in range(0, lhs.shape[0], size)])
-  return chunked
-
-
 def _conv_4x4_stride2(x, kernel):
   return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
                                       dimension_numbers=_DN)
@@ -279,14 +269,12 @@ def _convolution_subpixel(lhs, rhs, window_strides, padding, lhs_dilation=None,
       feature_group_count, precision=precision)
 
 
-def convolution(impl: str, chunk: int | None):
+def convolution(impl: str):
   """The stride-1 and strided convolutions of the DCGAN networks for
-  ``model.conv_impl``: ``conv_matmul`` for "matmul", XLA's convolution for
-  "xla", and for "subpixel" XLA's with conv_4x4_stride2's gradient; in
-  chunks of ``chunk`` examples (``batch_chunked``)."""
-  op = {"matmul": conv_matmul, "xla": jax.lax.conv_general_dilated}.get(
+  compute.conv_impl: ``conv_matmul`` for "matmul", XLA's convolution for
+  "xla", and for "subpixel" XLA's with conv_4x4_stride2's gradient."""
+  return {"matmul": conv_matmul, "xla": jax.lax.conv_general_dilated}.get(
       impl, _convolution_subpixel)
-  return batch_chunked(op, chunk)
 
 
 # DCGAN (Radford et al. 2016, section 4): "All weights were initialized from
@@ -301,41 +289,38 @@ class ConvTranspose2x(nn.Module):
   features: int
   use_bias: bool = False
   impl: str = "subpixel"
-  chunk: int | None = None
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param("kernel", DCGAN_INIT,
                         (4, 4, x.shape[-1], self.features))
-    y = conv_transpose_2x(x, kernel, self.impl, self.chunk)
+    y = conv_transpose_2x(x, kernel, self.impl)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,))
     return y
 
 
+# (initial side, number of 2x stages) of the DCGAN for each image side.
+_DCGAN_PLANS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
+
+
 def _dcgan_plan(image_shape):
-  """(initial side, number of 2x stages) for 28x28, 32x32 and 64x64 images."""
-  side = image_shape[0]
-  plans = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
-  if side not in plans or image_shape[1] != side:
-    raise ValueError(f"DCGAN makes square images of side 28, 32 or 64; got "
-                     f"{tuple(image_shape)}. Resize the data or use another model.")
-  return plans[side]
+  return _DCGAN_PLANS[image_shape[0]]
 
 
 class DCGANGenerator(nn.Module):
   """z -> dense to s0 x s0 x (w 2^(n-1)) -> BN, ReLU -> [3x3 conv, BN,
   ReLU] x extra_convs -> [2x up, BN, ReLU]... -> 2x up to C channels -> tanh.
   For 28x28 with width 64: 7x7x128 -> 14x14x64 -> 28x28x1; for 64x64:
-  4x4x512 -> ... -> 64x64x3 (seed 003). ``extra_convs`` (default 0, seed
-  003's network) adds stride-1 3x3 convolutions at the smallest resolution,
-  as TensorFlow's DCGAN tutorial for MNIST has one (5x5 there)."""
+  4x4x512 -> ... -> 64x64x3 (DCGAN's). ``extra_convs`` (default 0, DCGAN's
+  network) adds stride-1 3x3 convolutions at the smallest resolution, as
+  TensorFlow's DCGAN tutorial for MNIST has one (5x5 there). ``axis_name``:
+  batch norm's statistics over that mapped axis too (pmap)."""
 
   image_shape: Sequence[int]
   width: int = 64
   conv_impl: str = "subpixel"
   axis_name: str | None = None
-  conv_chunk: int | None = None
   extra_convs: int = 0
 
   @nn.compact
@@ -345,17 +330,16 @@ class DCGANGenerator(nn.Module):
     x = nn.Dense(s0 * s0 * ch, use_bias=False, kernel_init=DCGAN_INIT)(z)
     x = x.reshape(-1, s0, s0, ch)
     x = nn.relu(BatchNorm(self.axis_name)(x))
-    conv = convolution(self.conv_impl, self.conv_chunk)
+    conv = convolution(self.conv_impl)
     for _ in range(self.extra_convs):
       x = nn.Conv(ch, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
                   kernel_init=DCGAN_INIT, conv_general_dilated=conv)(x)
       x = nn.relu(BatchNorm(self.axis_name)(x))
     for _ in range(stages - 1):
       ch //= 2
-      x = ConvTranspose2x(ch, impl=self.conv_impl, chunk=self.conv_chunk)(x)
+      x = ConvTranspose2x(ch, impl=self.conv_impl)(x)
       x = nn.relu(BatchNorm(self.axis_name)(x))
-    x = ConvTranspose2x(self.image_shape[-1], use_bias=True, impl=self.conv_impl,
-                        chunk=self.conv_chunk)(x)
+    x = ConvTranspose2x(self.image_shape[-1], use_bias=True, impl=self.conv_impl)(x)
     return jnp.tanh(x)
 
 
@@ -391,27 +375,24 @@ class DCGANCritic(nn.Module):
   """[conv k4 s2 -> (norm) -> LeakyReLU(0.2)]... -> dense 1 (raw output V).
 
   ``norm``: "none" (required for a gradient penalty, which needs per-example
-  outputs), "batch" (seed 003; not on the first layer), "layer" or
+  outputs), "batch" (DCGAN's; not on the first layer), "layer" or
   "spectral" (every layer's kernel divided by its spectral norm, Miyato et
   al. 2018; per-example, so it combines with a gradient penalty).
-  ``conv_impl``: "matmul" computes the convolutions with ``conv_matmul``,
-  anything else with XLA's convolution; the parameters are the same.
-  ``conv_chunk``: convolve at most this many examples at a time
-  (``batch_chunked``). ``extra_convs``: stride-1 3x3 layers (with the same
-  norm and activation) after the last stride-2 one; 0 is seed 003's critic."""
+  ``conv_impl``: see ``convolution``; the parameters do not depend on it.
+  ``extra_convs``: stride-1 3x3 layers (with the same norm and activation)
+  after the last stride-2 one; 0 is DCGAN's critic."""
 
   image_shape: Sequence[int]
   width: int = 64
   norm: str = "none"
   axis_name: str | None = None
   conv_impl: str = "subpixel"
-  conv_chunk: int | None = None
   extra_convs: int = 0
 
   @nn.compact
   def __call__(self, x):
     _, stages = _dcgan_plan(self.image_shape)
-    conv = convolution(self.conv_impl, self.conv_chunk)
+    conv = convolution(self.conv_impl)
     dot = jax.lax.dot_general
     if self.norm == "spectral":
       conv, dot = spectrally_normalized(conv), spectrally_normalized(dot)
@@ -429,3 +410,109 @@ class DCGANCritic(nn.Module):
         x = nn.LayerNorm()(x)
       x = nn.leaky_relu(x, 0.2)
     return nn.Dense(1, kernel_init=DCGAN_INIT, dot_general=dot)(x.reshape(x.shape[0], -1))
+
+
+# The registry -----------------------------------------------------------------
+
+CONV_IMPLS = ("subpixel", "matmul", "xla")
+CRITIC_NORMS = ("none", "batch", "layer", "spectral")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """One model family: ``build(model_config, data_shape, conv_impl)`` ->
+  (generator, critic); ``check(model_config)`` and ``check_data(model_config,
+  data_shape)`` raise errors.ConfigError naming the field and the fix."""
+  build: Callable
+  check: Callable
+  check_data: Callable
+
+
+def _positive_ints(field: str, values) -> None:
+  if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+    raise errors.ConfigError(f"config.model.{field} = {values!r} must hold positive ints.")
+
+
+def _build_mlp(m, data_shape, conv_impl):
+  del conv_impl
+  out = int(np.prod(data_shape))
+  return MLP(hidden=tuple(m.hidden), out=out), MLP(hidden=tuple(m.hidden), out=1)
+
+
+def _check_mlp(m):
+  hidden = tuple(m.hidden) if isinstance(m.hidden, (tuple, list)) else (m.hidden,)
+  if not hidden:
+    raise errors.ConfigError("config.model.hidden = () gives the MLP no hidden layer; "
+                             "give at least one width, e.g. (128, 128).")
+  _positive_ints("hidden", hidden)
+  _positive_ints("z_dim", (m.z_dim,))
+
+
+def _build_dcgan(m, data_shape, conv_impl):
+  shape = tuple(data_shape)
+  return (DCGANGenerator(shape, width=m.width, conv_impl=conv_impl,
+                         extra_convs=m.generator_extra_convs),
+          DCGANCritic(shape, width=m.critic_width, norm=m.critic_norm, conv_impl=conv_impl,
+                      extra_convs=m.critic_extra_convs))
+
+
+def _check_dcgan(m):
+  _positive_ints("width", (m.width,))
+  _positive_ints("critic_width", (m.critic_width,))
+  _positive_ints("z_dim", (m.z_dim,))
+  for field in ("generator_extra_convs", "critic_extra_convs"):
+    v = m[field]
+    if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+      raise errors.ConfigError(f"config.model.{field} = {v!r} must be an int >= 0 "
+                               "(0 = DCGAN's network).")
+  if m.critic_norm not in CRITIC_NORMS:
+    raise errors.ConfigError(f"config.model.critic_norm = {m.critic_norm!r} is not one of: "
+                             f"{', '.join(CRITIC_NORMS)}.")
+
+
+def _check_dcgan_data(m, shape):
+  del m
+  if len(shape) != 3 or shape[0] != shape[1] or shape[0] not in _DCGAN_PLANS:
+    raise errors.ConfigError(
+        f"config.model.name = 'dcgan' makes 28x28, 32x32 or 64x64 images, but the data "
+        f"has examples of shape {tuple(shape)}. Set config.data.resize to 28, 32 or 64 "
+        "for other images, or use config.model.name = 'mlp' for vector data.")
+
+
+MODELS = {
+    "dcgan": ModelSpec(_build_dcgan, _check_dcgan, _check_dcgan_data),
+    "mlp": ModelSpec(_build_mlp, _check_mlp, lambda m, shape: None),
+}
+
+
+def names() -> tuple[str, ...]:
+  return tuple(MODELS)
+
+
+def _spec(model_config) -> ModelSpec:
+  if model_config.name not in MODELS:
+    raise errors.ConfigError(f"config.model.name = {model_config.name!r} is not one of: "
+                             f"{', '.join(names())}.")
+  return MODELS[model_config.name]
+
+
+def check(model_config) -> None:
+  """The model's name and its fields."""
+  _spec(model_config).check(model_config)
+
+
+def check_data(model_config, data_shape) -> None:
+  """That the model can make examples of this shape."""
+  _spec(model_config).check_data(model_config, tuple(data_shape))
+
+
+def build(model_config, data_shape, conv_impl: str = "subpixel"):
+  """(generator, critic) for config.model and one example's shape, with
+  compute.conv_impl's convolutions (resolved: fgan.compute)."""
+  return _spec(model_config).build(model_config, tuple(data_shape), conv_impl)
+
+
+def with_axis(module: nn.Module, axis_name: str) -> nn.Module:
+  """``module`` with batch norm's statistics averaged over the mapped axis
+  ``axis_name`` too (pmap): the same parameters, another program."""
+  return module.clone(axis_name=axis_name) if hasattr(module, "axis_name") else module

@@ -4,10 +4,9 @@ Modes (config.parallel.mode):
   none: jax.jit on the default device.
   pmap: jax.pmap over all devices with axis "batch". Each device computes its
     rows of the global batch; gradients, metrics and batch-norm statistics
-    are averaged over the axis (fgan.train.make_train_step, BatchNorm's
-    axis_name), so a step equals the one-device step on the same global
-    batch. Works across hosts (jax.distributed): the axis spans every
-    process's devices.
+    are averaged over the axis (fgan.train.make_train_step, models.with_axis),
+    so a step equals the one-device step on the same global batch. Works
+    across hosts (jax.distributed): the axis spans every process's devices.
   mesh: jax.jit over a 1-D device Mesh ("batch"), state and data replicated
     (NamedSharding with PartitionSpec()), the batch constrained to be sharded
     along "batch"; XLA inserts the collectives. Batch-norm statistics are
@@ -15,21 +14,26 @@ Modes (config.parallel.mode):
 
 Every mode draws the same global batch (fgan.data shards it by group), so
 the parameters after N steps do not depend on the device count. Checkpoints
-hold one unreplicated copy of the state and restore in any mode.
+hold one unreplicated copy of the state and restore in any mode. No mode
+donates the state's buffers to the step: the host's copy of the state and
+the next step never share memory (and on CPU the step ran 13% faster
+without donation, DCGAN batch 64).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from fgan import errors
+from fgan import models
 from fgan import train
 
 AXIS = "batch"
+MODES = ("none", "pmap", "mesh")
 
 
 def initialize_distributed(coordinator: str | None = None,
@@ -54,23 +58,35 @@ def initialize_distributed(coordinator: str | None = None,
                              num_processes=num_processes, process_id=process_id)
 
 
-@functools.cache
-def compiler_options() -> dict:
-  """XLA options for fgan's compiled train and evaluation programs on this
-  backend. On CPUs, XLA's YNNPACK fusions off: its convolutions run slower
-  than XLA's own (Eigen's) there, 1.2x the DCGAN step's time at batch 64
-  (experiments/RESULTS.md, Benchmark); the values agree to float32
-  rounding (tests/test_models.py). An XLA without the option (jaxlib before
-  0.9) gets none. jax.pmap takes no options: a pmapped step keeps XLA's
-  defaults."""
-  if jax.default_backend() != "cpu":
-    return {}
-  options = {"xla_cpu_experimental_ynn_fusion_type": ""}
-  try:
-    jax.jit(lambda x: x + 1.0, compiler_options=options).lower(1.0).compile()
-  except jax.errors.JaxRuntimeError:
-    return {}
-  return options
+def check(config, num_seeds: int = 1) -> None:
+  """The parallel mode against the config (no devices needed)."""
+  if config.parallel.mode not in MODES:
+    raise errors.ConfigError(f"config.parallel.mode = {config.parallel.mode!r} is not one "
+                             f"of: {', '.join(MODES)}.")
+  if num_seeds > 1 and config.parallel.mode != "none":
+    raise errors.ConfigError(
+        f"Seeds train together (vmapped) only with config.parallel.mode = 'none', not "
+        f"{config.parallel.mode!r}; train them one by one instead.")
+
+
+def check_devices(config) -> None:
+  """The batch and the mode against the devices and processes present."""
+  devices, processes = jax.device_count(), jax.process_count()
+  expected = config.parallel.num_devices
+  if expected and expected != devices:
+    raise errors.ConfigError(
+        f"config.parallel.num_devices = {expected} but {devices} devices are "
+        "present. Set it to 0 (use all) or run where the devices match.")
+  batch, mode = config.train.batch_size, config.parallel.mode
+  if mode != "none" and batch % devices:
+    raise errors.ConfigError(
+        f"config.train.batch_size = {batch} does not divide over {devices} "
+        f"devices; use a multiple of {devices}.")
+  if mode == "none" and processes > 1:
+    raise errors.ConfigError(f"{processes} processes need config.parallel.mode = 'pmap'.")
+  if mode == "mesh" and processes > 1:
+    raise errors.ConfigError("config.parallel.mode = 'mesh' runs on one host; use "
+                             "'pmap' for several hosts.")
 
 
 def _first_copy(x):
@@ -80,36 +96,36 @@ def _first_copy(x):
 
 
 class Runner:
-  """Compiles ``k`` train steps per call for the config's parallel mode and
-  moves state and data to and from the devices."""
+  """Compiles ``compute.steps_per_call`` train steps per call for the
+  config's parallel mode and moves state and data to and from the devices."""
 
-  def __init__(self, config, generator_critic_fn, dataset, steps_per_call: int,
-               num_seeds: int = 0):
-    """``num_seeds`` > 0: the state has a leading axis of that many seeds and
-    the step is vmapped over it (mode "none" only)."""
+  def __init__(self, config, generator, critic, dataset, compute, num_seeds: int = 0):
+    """``compute``: the run's resolved fgan.compute.Compute. ``num_seeds`` >
+    0: the state has a leading axis of that many seeds and the step is
+    vmapped over it (mode "none" only)."""
     self.mode = config.parallel.mode
-    axis = AXIS if self.mode == "pmap" else None
-    self.generator, self.critic = generator_critic_fn(axis)
-    step = train.make_train_step(config, self.generator, self.critic, dataset,
-                                 axis_name=axis)
-    if num_seeds:
-      if self.mode != "none":
-        raise ValueError("Vmapped seeds need parallel mode 'none'.")
-      step = jax.vmap(step, in_axes=(0, None))
-    fn = train.multi_step(step, steps_per_call)
-    options = compiler_options()
-    if self.mode == "none":
-      self._fn = jax.jit(fn, compiler_options=options)
-    elif self.mode == "pmap":
-      self._fn = jax.pmap(fn, axis_name=AXIS)
-    else:
+    k, options = compute.steps_per_call, compute.compiler_options
+    if self.mode == "pmap":
+      generator, critic = models.with_axis(generator, AXIS), models.with_axis(critic, AXIS)
+      step = train.make_train_step(config, generator, critic, dataset, axis_name=AXIS)
+      self._fn = jax.pmap(train.multi_step(step, k), axis_name=AXIS)
+    elif self.mode == "mesh":
       self.mesh = Mesh(np.asarray(jax.devices()), (AXIS,))
-      replicated = NamedSharding(self.mesh, PartitionSpec())
-      step = train.make_train_step(config, self.generator, self.critic, dataset,
+      self._replicated = NamedSharding(self.mesh, PartitionSpec())
+      step = train.make_train_step(config, generator, critic, dataset,
                                    batch_sharding=NamedSharding(self.mesh, PartitionSpec(AXIS)))
-      self._fn = jax.jit(train.multi_step(step, steps_per_call),
-                         out_shardings=replicated, compiler_options=options)
-      self._replicated = replicated
+      self._fn = jax.jit(train.multi_step(step, k), out_shardings=self._replicated,
+                         compiler_options=options)
+    else:
+      step = train.make_train_step(config, generator, critic, dataset)
+      if num_seeds:
+        step = jax.vmap(step, in_axes=(0, None))
+      self._fn = jax.jit(train.multi_step(step, k), compiler_options=options)
+
+  @property
+  def compiled(self):
+    """The jitted or pmapped function (state, data) -> (state, metrics)."""
+    return self._fn
 
   def place(self, tree):
     """Host pytree -> device pytree for this mode (state or data); under
@@ -130,18 +146,6 @@ class Runner:
     if self.mode == "pmap":
       tree = jax.tree.map(_first_copy, tree)
     return jax.device_get(tree)
-
-  def gflop(self, state, data) -> float:
-    """GFLOP of one call on arguments shaped like these, from XLA's cost
-    analysis of the program compiled for the CPU, which counts every
-    convolution and product, whatever the backend the run uses (a GPU
-    program's convolutions are cuDNN calls that the analysis does not
-    count); NaN where none is given."""
-    shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (state, data))
-    with jax.default_device(jax.devices("cpu")[0]):
-      cost = self._fn.lower(*shapes).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return (cost or {}).get("flops", float("nan")) / 1e9
 
   def __call__(self, state, data):
     state, metrics = self._fn(state, data)

@@ -28,8 +28,10 @@ import json
 import pathlib
 
 from fgan import checkpoint
+from fgan import errors
 from fgan import loop
 from fgan import validation
+from fgan import workdir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +43,12 @@ class Member:
 
 
 def _set_field(config, field: str, value) -> None:
-  node, key = loop.field_parent(config, field)
+  try:
+    node, key = workdir.field_parent(config, field)
+  except (KeyError, AttributeError):
+    node, key = {}, None
   if key not in node:
-    raise validation.ConfigError(f"Sweep grid field {field!r} is not a config field.")
+    raise errors.ConfigError(f"Sweep grid field {field!r} is not a config field.")
   node[key] = list(value) if isinstance(node[key], list) else value
 
 
@@ -73,7 +78,7 @@ def members(sweep_config, sweep_dir) -> list[Member]:
   sweep_dir = pathlib.Path(sweep_dir)
   seeds = [int(s) for s in sweep_config.seeds]
   if not seeds or len(set(seeds)) != len(seeds):
-    raise validation.ConfigError(f"Sweep seeds {seeds} must be distinct and non-empty.")
+    raise errors.ConfigError(f"Sweep seeds {seeds} must be distinct and non-empty.")
   out = []
   for name, c in variants(sweep_config).items():
     validation.validate(c)
@@ -138,7 +143,7 @@ def _run_group(name: str, group: list[Member], overwrite: bool, progress: bool) 
   try:
     return done + loop.run_seeds(pending[0].config, [m.seed for m in pending],
                                  [m.workdir for m in pending], overwrite, progress)
-  except loop.NonFiniteError as e:
+  except errors.NonFiniteError as e:
     if len(pending) > 1:
       print(f"fgan.sweep: {name}: {e}\nfgan.sweep: retrying its seeds one by one.")
       return done + [s for m in pending for s in _run_group(name, [m], overwrite, progress)]

@@ -1,14 +1,14 @@
 """The f-GAN train step: a pure function (state, data) -> (state, metrics).
 
 One step = ``n_critic`` critic updates (each on a fresh real batch and fresh
-latents) maximising F (Nowozin et al. 2016, Algorithm 1 with the alternating
-updates of Goodfellow et al. 2014), optionally with the WGAN-GP penalty and
-the output penalty (fgan.losses), then
-one generator update with the configured generator loss. Batches are drawn
-inside the step from the on-device dataset; every random draw comes from
-fold_in(state.key, state.step), so a step's randomness depends only on the
-seed and the step number: resuming, scanning several steps per call, vmapping
-over seeds and sharding over devices all give the same numbers.
+latents) minimising losses.CriticObjective (-F plus penalties; Nowozin et
+al. 2016, Algorithm 1 with the alternating updates of Goodfellow et al.
+2014), then one generator update with the configured generator loss.
+Batches are drawn inside the step from the on-device dataset; every random
+draw comes from fold_in(state.key, state.step), so a step's randomness
+depends only on the seed and the step number: resuming, scanning several
+steps per call, vmapping over seeds and sharding over devices all give the
+same numbers.
 """
 
 from __future__ import annotations
@@ -20,9 +20,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fgan import divergences
 from fgan import losses
-from fgan import models
+from fgan import optimizers
+
+# A run's random streams besides its steps' fold_in(key, step): each
+# fold_in(PRNGKey(seed), STREAMS[name]), with data beyond any step count.
+STREAMS = {"init": 2**31 - 1, "sample_grid": 2**31 - 2, "evaluation": 2**31 - 3}
+
+
+def stream_key(seed: int, name: str) -> jax.Array:
+  return jax.random.fold_in(jax.random.PRNGKey(seed), STREAMS[name])
 
 
 @flax.struct.dataclass
@@ -38,66 +45,17 @@ class TrainState:
   first_nonfinite_step: jax.Array  # the first such step (1-based), -1 if none
 
 
-def build_models(config, data_shape, axis_name: str | None = None):
-  """(generator, critic) flax modules for the config and data shape."""
-  m = config.model
-  if m.name == "mlp":
-    out = int(jnp.prod(jnp.asarray(data_shape)))
-    return (models.MLP(hidden=tuple(m.hidden), out=out),
-            models.MLP(hidden=tuple(m.hidden), out=1))
-  if m.name == "dcgan":
-    chunk = conv_chunk(config)
-    return (models.DCGANGenerator(tuple(data_shape), m.width, m.conv_impl, axis_name, chunk,
-                                  m.generator_extra_convs),
-            models.DCGANCritic(tuple(data_shape), m.critic_width, m.critic_norm, axis_name,
-                               m.conv_impl, chunk, m.critic_extra_convs))
-  raise ValueError(f"Unknown model {m.name!r}; valid: dcgan, mlp.")
-
-
-def conv_chunk(config) -> int | None:
-  """Examples per convolution call (models.batch_chunked): model.conv_chunk,
-  or for 0 (automatic) the whole batch (None): with conv_4x4_stride2 and
-  YNNPACK off, chunks of 64 or 128 made the DCGAN step slower on CPU too
-  (2.43 and 2.85 it/s at batch 256 against 3.28 whole)."""
-  return config.model.conv_chunk or None
-
-
-OPTIMIZERS = {
-    # name: optax optimiser from (learning_rate, b1, b2)
-    "adam": lambda lr, b1, b2: optax.adam(lr, b1=b1, b2=b2),
-    "rmsprop": lambda lr, b1, b2: optax.rmsprop(lr, decay=b2, momentum=b1 or None),
-    "sgd": lambda lr, b1, b2: optax.sgd(lr, momentum=b1 or None),
-}
-
-
-def make_optimizers(config):
-  """(generator, critic) optimisers: config.optim.<net>.name with its
-  learning_rate and b1 (Adam beta1 / momentum), b2 (Adam beta2 / RMSProp
-  decay); with decay "linear" the learning rate falls linearly to 0 over
-  the run's updates of that network (num_steps, times n_critic for the
-  critic)."""
-  def make(o, updates):
-    lr = o.learning_rate
-    if o.decay == "linear":
-      lr = optax.linear_schedule(lr, 0.0, updates)
-    return OPTIMIZERS[o.name](lr, o.b1, o.b2)
-  t = config.train
-  return (make(config.optim.generator, t.num_steps),
-          make(config.optim.critic, t.num_steps * t.n_critic))
-
-
 def create_state(config, generator, critic, data_shape) -> TrainState:
   """Initial parameters and optimiser states from config.seed."""
-  key = jax.random.PRNGKey(config.seed)
-  kg, kd = jax.random.split(jax.random.fold_in(key, 2**31 - 1))
+  kg, kd = jax.random.split(stream_key(config.seed, "init"))
   z = jnp.zeros((2, config.model.z_dim))
   g_params = generator.init(kg, z)
   d_params = critic.init(kd, jnp.zeros((2,) + tuple(data_shape)))
-  g_opt, d_opt = make_optimizers(config)
+  g_opt, d_opt = optimizers.make(config)
   return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
                     g_ema_params=jax.tree.map(jnp.copy, g_params),
                     d_params=d_params, g_opt_state=g_opt.init(g_params),
-                    d_opt_state=d_opt.init(d_params), key=key,
+                    d_opt_state=d_opt.init(d_params), key=jax.random.PRNGKey(config.seed),
                     nonfinite_steps=jnp.zeros((), jnp.int32),
                     first_nonfinite_step=jnp.full((), -1, jnp.int32))
 
@@ -113,35 +71,18 @@ def make_train_step(config, generator, critic, dataset,
   """The pure train step for ``config``.
 
   Every process draws the same global batch of real data (``dataset.sample``
-  returns this process's rows of it) and latents. With ``axis_name`` (pmap)
-  each device computes its rows and gradients, metrics and batch-norm
-  statistics are averaged over the axis; with ``batch_sharding`` (jit over a
-  mesh) the batch is constrained to that sharding.
+  returns this process's rows of it), latents and interpolation weights.
+  With ``axis_name`` (pmap) each device computes its rows and gradients,
+  metrics and batch-norm statistics are averaged over the axis; with
+  ``batch_sharding`` (jit over a mesh) the batch is constrained to that
+  sharding.
   """
-  div = divergences.get(config.divergence)
+  objective = losses.CriticObjective.from_config(config)
   mode = config.generator_loss
-  gp_weight = float(config.gradient_penalty)
-  gp_kind = config.gradient_penalty_kind
-  out_weight = float(config.critic_output_penalty)
   batch, z_dim, n_critic = config.train.batch_size, config.model.z_dim, config.train.n_critic
   shape = tuple(dataset.shape)
-  ema_decay = float(config.train.ema_decay)
-  g_opt, d_opt = make_optimizers(config)
-
-  process_index, process_count = jax.process_index(), jax.process_count()
-
-  def host_rows(x):
-    """This process's rows of a globally drawn batch."""
-    return x.reshape((process_count, -1) + x.shape[1:])[process_index]
-
-  def local(x):
-    """This device's rows of this process's rows."""
-    if batch_sharding is not None:
-      return jax.lax.with_sharding_constraint(x, batch_sharding)
-    if axis_name is None:
-      return x
-    n = jax.local_device_count()
-    return x.reshape((n, -1) + x.shape[1:])[jax.lax.axis_index(axis_name) % n]
+  g_opt, d_opt = optimizers.make(config)
+  rows = _rows(batch_sharding, axis_name)
 
   def mean_over_devices(tree):
     return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
@@ -152,86 +93,86 @@ def make_train_step(config, generator, critic, dataset,
   def draw(key, data):
     """This device's rows of the global batch of real data and latents."""
     k_real, k_z = jax.random.split(key)
-    real = local(dataset.sample(data, k_real, batch))
-    z = local(host_rows(jax.random.normal(k_z, (batch, z_dim))))
-    return real, z
+    return (rows(dataset.sample(data, k_real, batch), already_host=True),
+            rows(jax.random.normal(k_z, (batch, z_dim))))
+
+  def critic_update(carry, key, data):
+    d_params, d_opt_state, g_params = carry
+    k_draw, k_gp = jax.random.split(key)
+    real, z = draw(k_draw, data)
+    eps = rows(losses.interpolation_weights(k_gp, batch))
+    fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
+    loss_fn = lambda d: objective(lambda x: v_of(d, x), real, fake, eps)
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
+    grads = mean_over_devices(grads)
+    updates, d_opt_state = d_opt.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    metrics = {"critic_loss": loss, **aux, "critic_grad_norm": optax.global_norm(grads)}
+    return (d_params, d_opt_state, g_params), metrics
 
   def step(state: TrainState, data) -> tuple[TrainState, dict]:
-    def critic_update(carry, key):
-      d_params, d_opt_state, g_params = carry
-      k_draw, k_gp = jax.random.split(key)
-      real, z = draw(k_draw, data)
-      # Drawn for the global batch, like every draw: this device's rows.
-      eps = local(host_rows(losses.interpolation_weights(k_gp, batch)))
-      fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
-
-      def loss_fn(d_params):
-        v_real, v_fake = v_of(d_params, real), v_of(d_params, fake)
-        estimate = losses.divergence_estimate(div, v_real, v_fake)
-        gp = (losses.gradient_penalty(lambda x: v_of(d_params, x), real, fake,
-                                      eps, weight=gp_weight, kind=gp_kind)
-              if gp_weight else jnp.zeros(()))
-        loss = -estimate + gp
-        if out_weight:  # off: the same computation as without the option
-          loss = loss + losses.output_penalty(v_real, v_fake, out_weight)
-        return loss, (estimate, gp)
-
-      (loss, (estimate, gp)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
-      grads = mean_over_devices(grads)
-      updates, d_opt_state = d_opt.update(grads, d_opt_state, d_params)
-      d_params = optax.apply_updates(d_params, updates)
-      metrics = {"critic_loss": loss, "divergence_estimate": estimate,
-                 "gradient_penalty": gp, "critic_grad_norm": optax.global_norm(grads)}
-      return (d_params, d_opt_state, g_params), metrics
-
     key = jax.random.fold_in(state.key, state.step)
     k_critic, k_gen = jax.random.split(key)
     # A Python loop, not lax.scan: on XLA's CPU backend a scan around the
     # convolutions made the whole step 6x slower (measured, DCGAN batch 64).
     carry = (state.d_params, state.d_opt_state, state.g_params)
     for k in jax.random.split(k_critic, n_critic):
-      carry, c_metrics = critic_update(carry, k)
+      carry, c_metrics = critic_update(carry, k, data)
     d_params, d_opt_state, _ = carry
-
-    z = local(host_rows(jax.random.normal(k_gen, (batch, z_dim))))
-
-    def g_loss_fn(g_params):
-      v_fake = v_of(d_params, generate(generator, g_params, z, shape))
-      return losses.generator_loss(div, v_fake, mode)
-
+    z = rows(jax.random.normal(k_gen, (batch, z_dim)))
+    g_loss_fn = lambda g: losses.generator_loss(
+        objective.divergence, v_of(d_params, generate(generator, g, z, shape)), mode)
     g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
     g_grads = mean_over_devices(g_grads)
     updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
-    metrics = dict(c_metrics, generator_loss=g_loss,
-                   generator_grad_norm=optax.global_norm(g_grads))
-    metrics = mean_over_devices(metrics)
-    # A step whose losses, gradients or new parameters are not all finite is
-    # rejected: the state keeps its old parameters and counts the step, so a
-    # non-finite value never reaches the parameters or a checkpoint.
-    updated = (g_params, d_params, g_opt_state, d_opt_state)
-    ok = all_finite((metrics, updated))
-    g_params, d_params, g_opt_state, d_opt_state = jax.tree.map(
-        lambda new, old: jnp.where(ok, new, old), updated,
-        (state.g_params, state.d_params, state.g_opt_state, state.d_opt_state))
-    first_bad = jnp.where(~ok & (state.first_nonfinite_step < 0), state.step + 1,
-                          state.first_nonfinite_step)
-    # Generator weight averaging (Yazici et al. 2019, "The unusual
-    # effectiveness of averaging in GAN training"), with bias-free warm-up:
-    # decay min(ema_decay, (1 + t) / (10 + t)).
-    t = state.step.astype(jnp.float32)
-    decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
-    g_ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
-                         state.g_ema_params, g_params)
-    new_state = state.replace(step=state.step + 1, g_params=g_params,
-                              g_ema_params=g_ema,
-                              d_params=d_params, g_opt_state=g_opt_state,
-                              d_opt_state=d_opt_state,
-                              nonfinite_steps=state.nonfinite_steps + (~ok).astype(jnp.int32),
-                              first_nonfinite_step=first_bad)
-    return new_state, metrics
+    metrics = mean_over_devices(dict(c_metrics, generator_loss=g_loss,
+                                     generator_grad_norm=optax.global_norm(g_grads)))
+    return _accept(state, metrics, g_params, d_params, g_opt_state, d_opt_state,
+                   config.train.ema_decay), metrics
 
   return step
+
+
+def _rows(batch_sharding, axis_name):
+  """rows(x): this device's rows of a globally drawn batch x (this
+  process's rows first, unless the sampler already returned only them)."""
+  process_index, process_count = jax.process_index(), jax.process_count()
+
+  def rows(x, already_host: bool = False):
+    if not already_host:
+      x = x.reshape((process_count, -1) + x.shape[1:])[process_index]
+    if batch_sharding is not None:
+      return jax.lax.with_sharding_constraint(x, batch_sharding)
+    if axis_name is None:
+      return x
+    n = jax.local_device_count()
+    return x.reshape((n, -1) + x.shape[1:])[jax.lax.axis_index(axis_name) % n]
+  return rows
+
+
+def _accept(state, metrics, g_params, d_params, g_opt_state, d_opt_state, ema_decay):
+  """The next state. A step whose losses, gradients or new parameters are
+  not all finite is rejected: the state keeps its old parameters and counts
+  the step, so a non-finite value never reaches the parameters or a
+  checkpoint. The generator's weights are averaged (Yazici et al. 2019,
+  "The unusual effectiveness of averaging in GAN training") with bias-free
+  warm-up: decay min(ema_decay, (1 + t) / (10 + t))."""
+  updated = (g_params, d_params, g_opt_state, d_opt_state)
+  ok = all_finite((metrics, updated))
+  g_params, d_params, g_opt_state, d_opt_state = jax.tree.map(
+      lambda new, old: jnp.where(ok, new, old), updated,
+      (state.g_params, state.d_params, state.g_opt_state, state.d_opt_state))
+  first_bad = jnp.where(~ok & (state.first_nonfinite_step < 0), state.step + 1,
+                        state.first_nonfinite_step)
+  t = state.step.astype(jnp.float32)
+  decay = jnp.minimum(float(ema_decay), (1.0 + t) / (10.0 + t))
+  g_ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                       state.g_ema_params, g_params)
+  return state.replace(step=state.step + 1, g_params=g_params, g_ema_params=g_ema,
+                       d_params=d_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+                       nonfinite_steps=state.nonfinite_steps + (~ok).astype(jnp.int32),
+                       first_nonfinite_step=first_bad)
 
 
 def all_finite(tree) -> jax.Array:

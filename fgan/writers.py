@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
+
+from fgan import errors
 
 
 class MetricWriter:
@@ -22,12 +25,15 @@ class MetricWriter:
 
   def truncate_after(self, step: int) -> None:
     """Drop records past ``step`` (left by a run stopped after its last
-    checkpoint), so a resumed run's record equals an uninterrupted one's."""
+    checkpoint), so a resumed run's record equals an uninterrupted one's; a
+    torn last line (a write cut short) is dropped too."""
     if not self.enabled or not self.path.exists():
       return
-    lines = self.path.read_text().splitlines()
-    kept = [l for l in lines if l.strip() and json.loads(l)["step"] <= step]
-    self.path.write_text("".join(l + "\n" for l in kept))
+    records = read_metrics(self.path.parent, torn_ok=True)
+    text = "".join(json.dumps(r) + "\n" for r in records if r["step"] <= step)
+    tmp = self.path.with_suffix(".jsonl.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, self.path)
 
   def write(self, step: int, metrics: dict) -> None:
     if not self.enabled:
@@ -51,8 +57,23 @@ def _jsonable(v):
   return v if math.isfinite(v) else str(v)
 
 
-def read_metrics(workdir) -> list[dict]:
+def read_metrics(workdir, torn_ok: bool = False) -> list[dict]:
+  """The records of workdir/metrics.jsonl. With ``torn_ok`` an unreadable
+  last line (a write cut short by a kill) is left out; any other unreadable
+  line is a WorkdirError naming it."""
   path = pathlib.Path(workdir) / "metrics.jsonl"
   if not path.exists():
     return []
-  return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+  lines = [l for l in path.read_text().splitlines() if l.strip()]
+  records = []
+  for i, line in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      if torn_ok and i == len(lines) - 1:
+        print(f"fgan: dropped the torn last line of {path} (a write cut short).")
+        break
+      raise errors.WorkdirError(
+          f"{path} line {i + 1} is not a JSON record ({e.msg}); the file is damaged. "
+          "Repair or remove that line, then rerun.") from e
+  return records

@@ -62,3 +62,19 @@ def fashion_fixture(directory, monkeypatch, n=12):
     sums[name] = hashlib.sha256((directory / name).read_bytes()).hexdigest()
   monkeypatch.setattr(images, "FASHION_IDX_SHA256", dict(images.FASHION_IDX_SHA256, **sums))
   return files
+
+
+def final_state(config, workdir):
+  """(step, state) of the newest checkpoint of the run ``config`` in workdir."""
+  from fgan import checkpoint, data, models, train
+  ds = data.load(config.data)
+  g, d = models.build(config.model, ds.shape)
+  ckpt = checkpoint.Checkpointer(workdir, 3)
+  step, state = ckpt.restore(train.create_state(config, g, d, ds.shape))
+  ckpt.close()
+  return step, state
+
+
+def comparable(records):
+  """Metric records without their wall-clock rate: what reruns reproduce."""
+  return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in records]

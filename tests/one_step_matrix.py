@@ -11,7 +11,9 @@ import sys
 import jax
 import numpy as np
 
+from fgan import compute
 from fgan import data
+from fgan import models
 from fgan import parallel
 from fgan import train
 from tests.conftest import toy_config
@@ -41,8 +43,8 @@ def key(divergence, gp, out, mode):
 def one_step(c):
   """(parameters after one step, flattened; the step's metrics)."""
   ds = data.load(c.data)
-  g, d = train.build_models(c, ds.shape)
-  runner = parallel.Runner(c, lambda axis: train.build_models(c, ds.shape, axis), ds, 1)
+  g, d = models.build(c.model, ds.shape)
+  runner = parallel.Runner(c, g, d, ds, compute.resolve(c.compute))
   state, metrics = runner(runner.place(train.create_state(c, g, d, ds.shape)),
                           runner.place(ds.arrays))
   state = runner.host(state)

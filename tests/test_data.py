@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from fgan import data
+from fgan import errors
 from fgan.data import idx as idx_lib
 from fgan.data import images
 from tests.conftest import data_config
@@ -85,7 +86,7 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
     data.load(data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path / "none")))
   with pytest.raises(images.DataUnavailableError, match="tfds build"):
     data.load(data_config(name="tfds:cifar10", source="tfds", tfds_data_dir=str(tmp_path)))
-  with pytest.raises(ValueError, match="Valid names"):
+  with pytest.raises(errors.ConfigError, match="not a known dataset; valid: mnist"):
     data.load(data_config(name="mnits"))
 
 

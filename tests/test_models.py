@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from fgan import errors
 from fgan import models
 
 
@@ -57,9 +58,9 @@ def test_dcgan_shapes_and_impls_agree(side, channels):
 
 
 def test_dcgan_rejects_unsupported_image_size():
-  g = models.DCGANGenerator((48, 48, 1))
-  with pytest.raises(ValueError, match="28, 32 or 64"):
-    g.init(jax.random.PRNGKey(0), jnp.zeros((1, 4)))
+  from configs import base
+  with pytest.raises(errors.ConfigError, match="28x28, 32x32 or 64x64"):
+    models.check_data(base.get_base_config().model, (48, 48, 1))
 
 
 @pytest.mark.parametrize("stride,padding", [(2, 1), (1, 0), (2, 2)])
@@ -93,28 +94,6 @@ def test_dcgan_critic_impls_agree_and_share_parameters(norm):
   for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
-
-
-@pytest.mark.parametrize("impl", ["xla", "subpixel", "matmul"])
-def test_batch_chunked_convolutions_equal_whole_batch_values_and_gradients(impl):
-  # 10 examples in chunks of 4 (the last chunk short); batch norm in both
-  # networks still sees the whole batch, so outputs and gradients agree.
-  z = jax.random.normal(jax.random.PRNGKey(0), (10, 16))
-  pairs = [(models.DCGANGenerator((28, 28, 1), width=8, conv_impl=impl),
-            models.DCGANGenerator((28, 28, 1), width=8, conv_impl=impl, conv_chunk=4), z)]
-  x = jax.random.normal(jax.random.PRNGKey(2), (10, 28, 28, 1))
-  for norm in ("batch", "spectral"):
-    pairs.append((models.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl=impl),
-                  models.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl=impl,
-                                     conv_chunk=4), x))
-  for plain, chunked, inp in pairs:
-    params = plain.init(jax.random.PRNGKey(1), inp)
-    np.testing.assert_allclose(chunked.apply(params, inp), plain.apply(params, inp),
-                               rtol=1e-5, atol=1e-6)
-    loss = lambda m: lambda p, v: jnp.sum(jnp.sin(m.apply(p, v)))
-    for a, b in zip(jax.tree.leaves(jax.grad(loss(plain), argnums=(0, 1))(params, inp)),
-                    jax.tree.leaves(jax.grad(loss(chunked), argnums=(0, 1))(params, inp))):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_spectral_norm_is_the_largest_singular_value():
@@ -208,22 +187,22 @@ def test_batch_norm_vjp_equals_autodiff_of_its_definition():
 
 
 def test_cpu_compiler_options_compute_the_same_step():
-  """parallel.compiler_options (YNNPACK fusions off on CPU) changes speed,
+  """compute.compiler_options (YNNPACK fusions off on CPU) changes speed,
   not the train step's values (float32 rounding apart)."""
   from configs import base
-  from fgan import data, parallel, train
+  from fgan import compute, data, train
   c = base.get_base_config()
   c.model.width = c.model.critic_width = 8
   c.train.batch_size = 16
-  ds = data.Dataset(name="fake", shape=(28, 28, 1),
+  ds = data.Dataset(name="fake", kind="images", shape=(28, 28, 1),
                     arrays={"images": np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), np.uint8)},
                     sample=data.images._group_sampler(range(1), 1, 64), info={})
-  g, d = train.build_models(c, ds.shape)
+  g, d = models.build(c.model, ds.shape)
   step = train.make_train_step(c, g, d, ds)
   state = train.create_state(c, g, d, ds.shape)
-  if not parallel.compiler_options():
+  if not compute.compiler_options():
     pytest.skip("no options on this backend (or an XLA without YNNPACK fusions)")
   outs = [jax.jit(step, compiler_options=o)(state, ds.arrays)[0]
-          for o in (parallel.compiler_options(), {})]
+          for o in (compute.compiler_options(), {})]
   for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -17,6 +17,7 @@ import pytest
 
 from fgan import checkpoint
 from fgan import data
+from fgan import models
 from fgan import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def _params(workdir, step):
   import json
   c = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
   ds = data.load(c.data)
-  g, d = train.build_models(c, ds.shape)
+  g, d = models.build(c.model, ds.shape)
   ckpt = checkpoint.Checkpointer(workdir, 10)
   state = ckpt.restore_step(step, train.create_state(c, g, d, ds.shape))
   ckpt.close()

@@ -13,8 +13,9 @@ import pytest
 from configs import base
 from fgan import loop
 from fgan import writers
+from tests.conftest import comparable
 from tests.conftest import toy_config
-from tests.test_run import _final_state
+from tests.conftest import final_state
 
 
 def _stop_at(monkeypatch, steps, signals):
@@ -44,9 +45,8 @@ def _assert_bitwise_equal(a, b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-def _comparable(workdir):
-  return [{k: v for k, v in r.items() if k != "steps_per_second"}
-          for r in writers.read_metrics(workdir)]
+def _records(workdir):
+  return comparable(writers.read_metrics(workdir))
 
 
 def _toy():
@@ -69,10 +69,10 @@ def test_signals_at_random_steps_resume_to_the_uninterrupted_run(tmp_path, monke
   steps = sorted(random.Random(stops).sample(range(2, c.train.num_steps - 1), stops))
   _train_with_stops(c, tmp_path / "stopped", monkeypatch, steps)
   loop.run(c, tmp_path / "straight", progress=False)
-  (sa, a), (sb, b) = (_final_state(c, tmp_path / w) for w in ("stopped", "straight"))
+  (sa, a), (sb, b) = (final_state(c, tmp_path / w) for w in ("stopped", "straight"))
   assert sa == sb == c.train.num_steps
   _assert_bitwise_equal(a, b)
-  assert _comparable(tmp_path / "stopped") == _comparable(tmp_path / "straight")
+  assert _records(tmp_path / "stopped") == _records(tmp_path / "straight")
 
 
 def test_host_reads_after_every_step_change_nothing(tmp_path):
@@ -81,4 +81,4 @@ def test_host_reads_after_every_step_change_nothing(tmp_path):
   loop.run(c, tmp_path / "rare", progress=False)
   c.checkpoint.every_steps = 1
   loop.run(c, tmp_path / "every", progress=False)
-  _assert_bitwise_equal(_final_state(c, tmp_path / "rare")[1], _final_state(c, tmp_path / "every")[1])
+  _assert_bitwise_equal(final_state(c, tmp_path / "rare")[1], final_state(c, tmp_path / "every")[1])

@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 
 from fgan import checkpoint
+from fgan import errors
 from fgan import data
 from fgan import loop
 from fgan import train
 from fgan import validation
+from fgan import workdir
 from fgan import writers
+from tests.conftest import comparable
+from tests.conftest import final_state
 from tests.conftest import toy_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -27,19 +31,6 @@ def _run_cli(*args, timeout=300):
   return subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
                         capture_output=True, text=True, timeout=timeout,
                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-
-def _final_state(c, workdir):
-  ds = data.load(c.data)
-  g, d = train.build_models(c, ds.shape)
-  ckpt = checkpoint.Checkpointer(workdir, 3)
-  step, state = ckpt.restore(train.create_state(c, g, d, ds.shape))
-  ckpt.close()
-  return step, state
-
-
-def _comparable(records):
-  return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in records]
 
 
 def test_run_leaves_its_files(tmp_path):
@@ -62,10 +53,10 @@ def test_run_leaves_its_files(tmp_path):
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
   loop.run(toy_config(), tmp_path / "a", progress=False)
   loop.run(toy_config(), tmp_path / "b", progress=False)
-  a, b = (_comparable(writers.read_metrics(tmp_path / x)) for x in "ab")
+  a, b = (comparable(writers.read_metrics(tmp_path / x)) for x in "ab")
   assert a == b and len(a) == 4
   loop.run(toy_config(seed=1), tmp_path / "c", progress=False)
-  assert _comparable(writers.read_metrics(tmp_path / "c")) != a
+  assert comparable(writers.read_metrics(tmp_path / "c")) != a
 
 
 def test_finished_run_does_not_train_again(tmp_path, capsys):
@@ -81,7 +72,7 @@ def test_finished_run_does_not_train_again(tmp_path, capsys):
 
 def test_workdir_of_a_different_config_is_refused(tmp_path):
   loop.run(toy_config(steps=10), tmp_path, progress=False)
-  with pytest.raises(validation.ConfigError, match="differs in divergence"):
+  with pytest.raises(errors.WorkdirError, match="differs in divergence"):
     loop.run(toy_config(steps=10, divergence="kl"), tmp_path, progress=False)
   loop.run(toy_config(steps=10, divergence="kl"), tmp_path, overwrite=True, progress=False)
   assert json.loads((tmp_path / "config.json").read_text())["divergence"] == "kl"
@@ -92,14 +83,14 @@ def test_workdir_of_a_different_config_is_refused(tmp_path):
 def test_run_saved_before_a_field_was_added_resumes(tmp_path):
   loop.run(toy_config(steps=10), tmp_path, progress=False)
   saved = json.loads((tmp_path / "config.json").read_text())
-  for field in loop.ADDED_FIELDS:
-    node, key = loop.field_parent(saved, field)
+  for field in workdir.ADDED_FIELDS:
+    node, key = workdir.field_parent(saved, field)
     del node[key]
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  assert loop.saved_config(tmp_path).gradient_penalty_kind == "wgan_gp"
+  assert workdir.saved_config(tmp_path).gradient_penalty_kind == "wgan_gp"
   summary = loop.run(toy_config(steps=20), tmp_path, progress=False)
   assert summary["step"] == 20 and summary["resumed_from"] == 10
-  with pytest.raises(validation.ConfigError, match="differs in gradient_penalty_kind"):
+  with pytest.raises(errors.WorkdirError, match="differs in gradient_penalty_kind"):
     loop.run(toy_config(steps=30, gradient_penalty_kind="r1"), tmp_path, progress=False)
 
 
@@ -163,11 +154,11 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   from configs import js_ring8
   c = js_ring8.get_config()
   c.model.hidden = (128, 128, 128)
-  (sa, a), (sb, b) = _final_state(c, killed), _final_state(c, tmp_path / "straight")
+  (sa, a), (sb, b) = final_state(c, killed), final_state(c, tmp_path / "straight")
   assert sa == sb == 400
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
-  assert _comparable(writers.read_metrics(killed)) == _comparable(
+  assert comparable(writers.read_metrics(killed)) == comparable(
       writers.read_metrics(tmp_path / "straight"))
 
 

@@ -16,8 +16,8 @@ from fgan import report
 from fgan import sweep
 from fgan import writers
 from tests.conftest import toy_config
-from tests.test_run import _comparable
-from tests.test_run import _final_state
+from tests.conftest import comparable
+from tests.conftest import final_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -34,11 +34,11 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
   assert [s["seeds_trained_together"] for s in together] == [[0, 1, 2]] * 3
   for s in range(3):
     alone = loop.run(toy_config(steps=40, seed=s), tmp_path / f"a{s}", progress=False)
-    _, state_v = _final_state(toy_config(seed=s), tmp_path / f"v{s}")
-    _, state_a = _final_state(toy_config(seed=s), tmp_path / f"a{s}")
+    _, state_v = final_state(toy_config(seed=s), tmp_path / f"v{s}")
+    _, state_a = final_state(toy_config(seed=s), tmp_path / f"a{s}")
     assert _max_difference(state_v.g_params, state_a.g_params) < 1e-5
     assert _max_difference(state_v.d_params, state_a.d_params) < 1e-5
-    rv, ra = (_comparable(writers.read_metrics(tmp_path / f"{p}{s}")) for p in "va")
+    rv, ra = (comparable(writers.read_metrics(tmp_path / f"{p}{s}")) for p in "va")
     assert [r["step"] for r in rv] == [r["step"] for r in ra]
     for x, y in zip(rv, ra):
       for k in x:
@@ -67,7 +67,7 @@ def test_sweep_trains_resumes_skips_and_reports(tmp_path, capsys):
   straight = loop.run(toy_config(steps=40, seed=1), tmp_path / "straight", progress=False)
   resumed = json.loads((tmp_path / "js" / "seed1" / "summary.json").read_text())
   assert resumed["eval"] == straight["eval"]
-  assert _comparable(writers.read_metrics(tmp_path / "js" / "seed1")) == _comparable(
+  assert comparable(writers.read_metrics(tmp_path / "js" / "seed1")) == comparable(
       writers.read_metrics(tmp_path / "straight"))
   # wgan_gp's two seeds trained together.
   wgan = json.loads((tmp_path / "wgan_gp" / "seed0" / "summary.json").read_text())

@@ -8,13 +8,14 @@ import numpy as np
 
 from configs import base
 from fgan import data
+from fgan import models
 from fgan import train
 from tests.conftest import toy_config
 
 
 def _setup(c):
   ds = data.load(c.data)
-  g, d = train.build_models(c, ds.shape)
+  g, d = models.build(c.model, ds.shape)
   return ds, g, d, train.create_state(c, g, d, ds.shape)
 
 
@@ -69,10 +70,10 @@ def test_scanned_steps_equal_single_steps():
 def test_dcgan_step_on_images_runs_and_is_deterministic():
   c = base.get_base_config()
   c.model.width, c.train.batch_size = 8, 8
-  ds = data.Dataset(name="fake", shape=(28, 28, 1),
+  ds = data.Dataset(name="fake", kind="images", shape=(28, 28, 1),
                     arrays={"images": np.random.default_rng(0).integers(0, 256, (32, 28, 28, 1), np.uint8)},
                     sample=data.images._group_sampler(range(1), 1, 32), info={})
-  g, d = train.build_models(c, ds.shape)
+  g, d = models.build(c.model, ds.shape)
   step = jax.jit(train.make_train_step(c, g, d, ds))
   results = []
   for _ in range(2):

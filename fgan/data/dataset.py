@@ -22,6 +22,8 @@ class Dataset:
 
   Attributes:
     name: the config's data name.
+    kind: "images" (arrays held on the device, sampled by index) or "toy"
+      (a density sampled in the step; no arrays).
     shape: shape of one example (H, W, C) for images, (d,) for toy data.
     arrays: host arrays to place on the device once (empty for toy data).
     sample: pure (arrays, key, n) -> batch of n examples, float32; images in
@@ -31,6 +33,7 @@ class Dataset:
   """
 
   name: str
+  kind: str
   shape: tuple[int, ...]
   arrays: dict[str, np.ndarray]
   sample: Callable[[dict[str, jax.Array], jax.Array, int], jax.Array]

