@@ -19,11 +19,11 @@ the path experiments.run and experiments.sweep use):
          at batch 64 with conv_impl "subpixel" (the default) and "matmul"
          (the critic's convolutions as matrix products too), each against
          one seed with the default
-  dcgan64  seed 003's 64x64 DCGAN (z 100, generator 4x4x512 -> ... -> 64x64,
-         critic with batch norm) on MNIST resized to 64x64 (data.resize; one
-         channel where seed 003 has three), batch --batch64 (128): conv_impl
-         "subpixel" and "xla", and PyTorch eager and torch.compile; meant for
-         GPUs (the issue's GPU benchmark), slow on CPUs
+  dcgan64  the 64x64 DCGAN of the background notes, document 003 (z 100,
+         generator 4x4x512 -> ... -> 64x64, critic with batch norm), on MNIST
+         resized to 64x64 (data.resize; one channel where it has three),
+         batch --batch64 (128): conv_impl "subpixel" and "xla", and PyTorch
+         eager and torch.compile; meant for GPUs, slow on CPUs
 
 Each fgan timer runs the train step as experiments.run does, with
 compute.steps_per_call steps per call (automatic: 1 on CPUs, 10 on

@@ -6,7 +6,7 @@ P = [0.1, 0.2, 0.3, 0.4]; each Q is uniform noise normalised to sum to 1
 (numpy's default_rng(seed), so the draws are reproducible). Since
 H(P, Q) = H(P) + KL(P || Q), the two curves differ by the constant
 H(P) = 1.2799 nats: minimising cross entropy over Q is minimising KL. Besides
-the random Q, seed 000's own ten printed Q vectors are shown with the values
+the random Q, the ten Q vectors printed in the background notes (document 000) are shown with the values
 the notes print. Writes cross_entropy_vs_kl.csv, .md and .png.
 """
 
@@ -60,7 +60,7 @@ def write(random_rows, seed_rows, out: pathlib.Path) -> None:
         q = " ".join(f"{x:.6f}" for x in r["q"])
         f.write(f"{name},{i},{q},{r['cross_entropy']:.6f},{r['kl']:.6f},"
                 f"{r['cross_entropy'] - r['kl']:.6f}\n")
-  md = ["| Q | H(P, Q) | KL(P‖Q) | seed 000 prints |", "|---|---|---|---|"]
+  md = ["| Q | H(P, Q) | KL(P‖Q) | document 000 prints |", "|---|---|---|---|"]
   for r, (_, ce, kl) in zip(seed_rows, SEED_000):
     md.append(f"| [{', '.join(f'{x:.3f}' for x in r['q'])}] | {r['cross_entropy']:.4f} "
               f"| {r['kl']:.4f} | {ce:.4f}, {kl:.4f} |")

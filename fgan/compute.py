@@ -29,13 +29,8 @@ class Compute:
 
 
 def check(compute_config) -> None:
-  if compute_config.conv_impl not in CONV_IMPLS:
-    raise errors.ConfigError(f"config.compute.conv_impl = {compute_config.conv_impl!r} "
-                             f"is not one of: {', '.join(CONV_IMPLS)}.")
-  k = compute_config.steps_per_call
-  if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-    raise errors.ConfigError(f"config.compute.steps_per_call = {k!r} must be an int >= 0 "
-                             "(0 = automatic).")
+  errors.check_choice("compute.conv_impl", compute_config.conv_impl, CONV_IMPLS)
+  errors.check_int("compute.steps_per_call", compute_config.steps_per_call, 0, "automatic")
 
 
 def resolve(compute_config, num_seeds: int = 1) -> Compute:

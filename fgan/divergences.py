@@ -38,6 +38,7 @@ Array = jax.Array
 Fn = Callable[[Array], Array]
 
 _LOG2 = math.log(2.0)
+_INF = math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,125 +157,132 @@ def _jeffrey_conjugate_jvp(primals, tangents):
   return jnp.expm1(-y) - y, jnp.exp(-y) * dt
 
 
-def _make_registry() -> dict[str, Divergence]:
-  inf = math.inf
-  divs = [
-      Divergence(
-          name="gan",
-          # D_GAN = 2 JS - log 4 (Goodfellow et al. 2014); T = log D.
-          f=lambda u: xlogy(u, u) - xlogy(u + 1.0, u + 1.0),
-          conjugate=lambda t: -jnp.log1p(-jnp.exp(t)),
-          activation=lambda v: -_softplus(-v),  # log sigmoid(v)
-          conjugate_of_activation=_softplus,  # -log(1 - sigmoid(v))
-          f_prime_one=-_LOG2,
-          conjugate_domain=(-inf, 0.0),
-      ),
-      Divergence(
-          name="js",
-          # JS(P||Q) = 1/2 KL(P||M) + 1/2 KL(Q||M), M = (P+Q)/2; half the f-GAN
-          # table's f(u) = u log u - (u+1) log((u+1)/2), which gives 2 JS.
-          f=lambda u: 0.5 * (xlogy(u, u) - xlogy(u + 1.0, (u + 1.0) / 2.0)),
-          conjugate=lambda t: -0.5 * jnp.log(2.0 - jnp.exp(2.0 * t)),
-          activation=lambda v: -_half_log_mean_exp1(-v),  # (log 2 - softplus(-v)) / 2
-          conjugate_of_activation=_half_log_mean_exp1,  # (softplus(v) - log 2) / 2
-          f_prime_one=0.0,
-          conjugate_domain=(-inf, 0.5 * _LOG2),
-      ),
-      Divergence(
-          name="kl",
-          # KL(P||Q) = E_P log(p/q): data first, mode covering (MLE direction).
-          f=lambda u: xlogy(u, u),
-          conjugate=lambda t: jnp.exp(t - 1.0),
-          activation=lambda v: v,
-          conjugate_of_activation=lambda v: jnp.exp(v - 1.0),
-          f_prime_one=1.0,
-          conjugate_domain=(-inf, inf),
-      ),
-      Divergence(
-          name="reverse_kl",
-          # KL(Q||P) = E_Q log(q/p): mode seeking.
-          f=lambda u: -jnp.log(u),
-          conjugate=lambda t: -1.0 - jnp.log(-t),
-          activation=lambda v: -jnp.exp(-v),
-          conjugate_of_activation=lambda v: v - 1.0,
-          f_prime_one=-1.0,
-          conjugate_domain=(-inf, 0.0),
-      ),
-      Divergence(
-          name="pearson",
-          # Pearson chi^2(P||Q) = E_Q (p/q - 1)^2. As in the f-GAN paper's
-          # Table 6, f is taken on all of R, so f* is t^2/4 + t everywhere.
-          f=lambda u: jnp.square(u - 1.0),
-          conjugate=lambda t: t * (0.25 * t + 1.0),  # t^2/4 + t, exact near its root -4
-          activation=lambda v: v,
-          conjugate_of_activation=lambda v: v * (0.25 * v + 1.0),
-          f_prime_one=0.0,
-          conjugate_domain=(-inf, inf),
-          f_domain=(-inf, inf),
-      ),
-      Divergence(
-          name="neyman",
-          # Neyman chi^2(P||Q) = E_P (q/p - 1)^2 = E_Q (1 - u)^2 / u.
-          f=lambda u: jnp.square(1.0 - u) / u,
-          conjugate=lambda t: 2.0 - 2.0 * jnp.sqrt(1.0 - t),
-          activation=_one_minus_exp_neg,  # 1 - e^-v
-          conjugate_of_activation=lambda v: 2.0 * _one_minus_exp_neg(0.5 * v),  # 2 - 2 e^{-v/2}
-          f_prime_one=0.0,
-          conjugate_domain=(-inf, 1.0),
-      ),
-      Divergence(
-          name="squared_hellinger",
-          # H^2(P,Q) = E_Q (sqrt(p/q) - 1)^2 = sum (sqrt p - sqrt q)^2 (no 1/2).
-          f=lambda u: jnp.square(jnp.sqrt(u) - 1.0),
-          conjugate=lambda t: t / (1.0 - t),
-          activation=_one_minus_exp_neg,  # 1 - e^-v
-          conjugate_of_activation=_expm1,  # e^v - 1
-          f_prime_one=0.0,
-          conjugate_domain=(-inf, 1.0),
-      ),
-      Divergence(
-          name="jeffrey",
-          # Jeffrey = KL(P||Q) + KL(Q||P); f* via Lambert W (_jeffrey_conjugate).
-          f=lambda u: (u - 1.0) * jnp.log(u),
-          conjugate=_jeffrey_conjugate,
-          activation=lambda v: v,
-          conjugate_of_activation=_jeffrey_conjugate,
-          f_prime_one=0.0,
-          conjugate_domain=(-inf, inf),
-      ),
-      Divergence(
-          name="total_variation",
-          # TV(P,Q) = 1/2 sum |p - q|; f is not differentiable at 1, f'(1) is
-          # the centre 0 of its subdifferential [-1/2, 1/2].
-          f=lambda u: 0.5 * jnp.abs(u - 1.0),
-          conjugate=lambda t: t,
-          activation=_half_tanh,
-          conjugate_of_activation=_half_tanh,
-          f_prime_one=0.0,
-          conjugate_domain=(-0.5, 0.5),
-      ),
-      Divergence(
-          name="wasserstein",
-          # IPM sup_{|V|_L <= 1} E_P V - E_Q V (Arjovsky et al. 2017); f is the
-          # indicator of {1}, so f* (t) = t; Lipschitz via a gradient penalty.
-          f=lambda u: jnp.where(u == 1.0, 0.0, jnp.inf),
-          conjugate=lambda t: t,
-          activation=lambda v: v,
-          conjugate_of_activation=lambda v: v,
-          f_prime_one=0.0,
-          conjugate_domain=(-inf, inf),
-          is_ipm=True,
-      ),
-  ]
-  return {d.name: d for d in divs}
+# The built-in divergences, in the order names() lists them.
+_BUILTIN = (
+    Divergence(
+        name="gan",
+        # D_GAN = 2 JS - log 4 (Goodfellow et al. 2014); T = log D.
+        f=lambda u: xlogy(u, u) - xlogy(u + 1.0, u + 1.0),
+        conjugate=lambda t: -jnp.log1p(-jnp.exp(t)),
+        activation=lambda v: -_softplus(-v),  # log sigmoid(v)
+        conjugate_of_activation=_softplus,  # -log(1 - sigmoid(v))
+        f_prime_one=-_LOG2,
+        conjugate_domain=(-_INF, 0.0),
+    ),
+    Divergence(
+        name="js",
+        # JS(P||Q) = 1/2 KL(P||M) + 1/2 KL(Q||M), M = (P+Q)/2; half the f-GAN
+        # table's f(u) = u log u - (u+1) log((u+1)/2), which gives 2 JS.
+        f=lambda u: 0.5 * (xlogy(u, u) - xlogy(u + 1.0, (u + 1.0) / 2.0)),
+        conjugate=lambda t: -0.5 * jnp.log(2.0 - jnp.exp(2.0 * t)),
+        activation=lambda v: -_half_log_mean_exp1(-v),  # (log 2 - softplus(-v)) / 2
+        conjugate_of_activation=_half_log_mean_exp1,  # (softplus(v) - log 2) / 2
+        f_prime_one=0.0,
+        conjugate_domain=(-_INF, 0.5 * _LOG2),
+    ),
+    Divergence(
+        name="kl",
+        # KL(P||Q) = E_P log(p/q): data first, mode covering (MLE direction).
+        f=lambda u: xlogy(u, u),
+        conjugate=lambda t: jnp.exp(t - 1.0),
+        activation=lambda v: v,
+        conjugate_of_activation=lambda v: jnp.exp(v - 1.0),
+        f_prime_one=1.0,
+        conjugate_domain=(-_INF, _INF),
+    ),
+    Divergence(
+        name="reverse_kl",
+        # KL(Q||P) = E_Q log(q/p): mode seeking.
+        f=lambda u: -jnp.log(u),
+        conjugate=lambda t: -1.0 - jnp.log(-t),
+        activation=lambda v: -jnp.exp(-v),
+        conjugate_of_activation=lambda v: v - 1.0,
+        f_prime_one=-1.0,
+        conjugate_domain=(-_INF, 0.0),
+    ),
+    Divergence(
+        name="pearson",
+        # Pearson chi^2(P||Q) = E_Q (p/q - 1)^2. As in the f-GAN paper's
+        # Table 6, f is taken on all of R, so f* is t^2/4 + t everywhere.
+        f=lambda u: jnp.square(u - 1.0),
+        conjugate=lambda t: t * (0.25 * t + 1.0),  # t^2/4 + t, exact near its root -4
+        activation=lambda v: v,
+        conjugate_of_activation=lambda v: v * (0.25 * v + 1.0),
+        f_prime_one=0.0,
+        conjugate_domain=(-_INF, _INF),
+        f_domain=(-_INF, _INF),
+    ),
+    Divergence(
+        name="neyman",
+        # Neyman chi^2(P||Q) = E_P (q/p - 1)^2 = E_Q (1 - u)^2 / u.
+        f=lambda u: jnp.square(1.0 - u) / u,
+        conjugate=lambda t: 2.0 - 2.0 * jnp.sqrt(1.0 - t),
+        activation=_one_minus_exp_neg,  # 1 - e^-v
+        conjugate_of_activation=lambda v: 2.0 * _one_minus_exp_neg(0.5 * v),  # 2 - 2 e^{-v/2}
+        f_prime_one=0.0,
+        conjugate_domain=(-_INF, 1.0),
+    ),
+    Divergence(
+        name="squared_hellinger",
+        # H^2(P,Q) = E_Q (sqrt(p/q) - 1)^2 = sum (sqrt p - sqrt q)^2 (no 1/2).
+        f=lambda u: jnp.square(jnp.sqrt(u) - 1.0),
+        conjugate=lambda t: t / (1.0 - t),
+        activation=_one_minus_exp_neg,  # 1 - e^-v
+        conjugate_of_activation=_expm1,  # e^v - 1
+        f_prime_one=0.0,
+        conjugate_domain=(-_INF, 1.0),
+    ),
+    Divergence(
+        name="jeffrey",
+        # Jeffrey = KL(P||Q) + KL(Q||P); f* via Lambert W (_jeffrey_conjugate).
+        f=lambda u: (u - 1.0) * jnp.log(u),
+        conjugate=_jeffrey_conjugate,
+        activation=lambda v: v,
+        conjugate_of_activation=_jeffrey_conjugate,
+        f_prime_one=0.0,
+        conjugate_domain=(-_INF, _INF),
+    ),
+    Divergence(
+        name="total_variation",
+        # TV(P,Q) = 1/2 sum |p - q|; f is not differentiable at 1, f'(1) is
+        # the centre 0 of its subdifferential [-1/2, 1/2].
+        f=lambda u: 0.5 * jnp.abs(u - 1.0),
+        conjugate=lambda t: t,
+        activation=_half_tanh,
+        conjugate_of_activation=_half_tanh,
+        f_prime_one=0.0,
+        conjugate_domain=(-0.5, 0.5),
+    ),
+    Divergence(
+        name="wasserstein",
+        # IPM sup_{|V|_L <= 1} E_P V - E_Q V (Arjovsky et al. 2017); f is the
+        # indicator of {1}, so f* (t) = t; Lipschitz via a gradient penalty.
+        f=lambda u: jnp.where(u == 1.0, 0.0, jnp.inf),
+        conjugate=lambda t: t,
+        activation=lambda v: v,
+        conjugate_of_activation=lambda v: v,
+        f_prime_one=0.0,
+        conjugate_domain=(-_INF, _INF),
+        is_ipm=True,
+    ),
+)
 
 
-_REGISTRY = _make_registry()
+_REGISTRY = {d.name: d for d in _BUILTIN}
 
 
 def names() -> tuple[str, ...]:
-  """Names of the built-in divergences."""
+  """Names of the divergences: the built-in ones, then any registered."""
   return tuple(_REGISTRY)
+
+
+def register(div: Divergence) -> Divergence:
+  """Make ``div`` (for example one from ``from_f``) available by its name to
+  configs (config.divergence) and sweeps."""
+  if div.name in _REGISTRY and _REGISTRY[div.name] is not div:
+    raise ValueError(f"A divergence named {div.name!r} exists already.")
+  _REGISTRY[div.name] = div
+  return div
 
 
 def get(name: str | Divergence) -> Divergence:
@@ -388,22 +396,43 @@ def _checked_domain(f: Fn, lo: float, hi: float, stated) -> tuple[float, float]:
   return stated
 
 
+def _in_dtype_of(x, value, beyond):
+  """value in x's dtype; +inf past the bracket, and where float64 itself
+  overflowed (t u* and f(u*) both inf: u* ~ 1e300, f* beyond float32)."""
+  value = jnp.where(beyond | jnp.isnan(value), jnp.inf, value)
+  return value.astype(jnp.result_type(x, float))
+
+
+def _bisect_root(fp: Fn, u_of_s: Fn, t):
+  """(u with fp(u) = t, t beyond fp at the bracket's upper end): 64 bisection
+  steps in s over |s| <= 0.99 log(the dtype's max), safe because fp
+  increases; in t's dtype."""
+  span = 0.99 * math.log(jnp.finfo(t.dtype).max)
+
+  def bisect(_, bounds):
+    a, b = bounds
+    mid = 0.5 * (a + b)
+    right = fp(u_of_s(mid)) < t
+    return jnp.where(right, mid, a), jnp.where(right, b, mid)
+
+  a, b = jax.lax.fori_loop(0, 64, bisect, (jnp.full_like(t, -span), jnp.full_like(t, span)))
+  return u_of_s(0.5 * (a + b)), fp(u_of_s(jnp.full_like(t, span))) < t
+
+
 def _numerical_conjugate(f: Fn, lo: float, hi: float, pre: Fn = lambda x: x
                          ) -> tuple[Fn, Fn]:
   """(x -> f*(pre(x)), x -> u*(pre(x))) with u*(t) = argmax_u [t u - f(u)],
   the root of f'(u) = t in (lo, hi), and f*(t) = t u* - f(u*), computed in
   float64 (``_solve_dtype``) from x, and returned in x's dtype.
 
-  ``pre`` (the identity, or the activation g_f for a fused f*(g_f(v))) is
-  evaluated in float64 too, so that a t = g_f(v) that float32 would round
-  onto the end of dom f* keeps its distance to it. The root is found by 64
-  bisection steps in the unconstrained s (u = u(s), ``_to_domain``) over
-  |s| <= 0.99 log(float max) (700 in float64), safe because f' increases;
-  float64 keeps t u* - f(u*) free of the cancellation that float32 suffers
-  where u* is large. t beyond f' at the bracket's upper end (u* past e^700,
-  or t outside dom f*) gives f* = +inf. Custom JVPs: d f*/dt = u*(t)
-  (envelope theorem) and du*/dt = 1 / f''(u*) (implicit function theorem),
-  times pre'(x), so the result is twice differentiable.
+  ``pre`` (the identity, or g_f for a fused f*(g_f(v))) runs in float64
+  too, so that a t = g_f(v) that float32 would round onto the end of dom f*
+  keeps its distance to it. The root is bisected in s (u = u(s),
+  ``_to_domain``, ``_bisect_root``; 700 in float64 bounds |s|); float64
+  keeps t u* - f(u*) free of the cancellation float32 suffers where u* is
+  large. t past f' at the bracket's end (u* beyond e^700, or t outside dom
+  f*) gives f* = +inf. Custom JVPs: d f*/dt = u*(t) (envelope theorem) and
+  du*/dt = 1 / f''(u*) (implicit function theorem), times pre'(x).
   """
   u_of_s = _to_domain(lo, hi)
   fp, fpp = _derivatives(f)
@@ -414,42 +443,27 @@ def _numerical_conjugate(f: Fn, lo: float, hi: float, pre: Fn = lambda x: x
     dtype = _solve_dtype()
     t, dt_dx = jax.jvp(pre, (jnp.asarray(x).astype(dtype),),
                        (jnp.ones(jnp.shape(x), dtype),))
-    span = 0.99 * math.log(jnp.finfo(dtype).max)
-
-    def bisect(_, bounds):
-      a, b = bounds
-      mid = 0.5 * (a + b)
-      right = fp(u_of_s(mid)) < t
-      return jnp.where(right, mid, a), jnp.where(right, b, mid)
-
-    a, b = jax.lax.fori_loop(0, 64, bisect, (jnp.full_like(t, -span), jnp.full_like(t, span)))
-    beyond = fp(u_of_s(jnp.full_like(t, span))) < t
-    return u_of_s(0.5 * (a + b)), t, dt_dx, beyond
-
-  def in_dtype_of(x, value, beyond):
-    """value in x's dtype; +inf past the bracket, and where float64 itself
-    overflowed (t u* and f(u*) both inf: u* ~ 1e300, f* beyond float32)."""
-    value = jnp.where(beyond | jnp.isnan(value), jnp.inf, value)
-    return value.astype(jnp.result_type(x, float))
+    u, beyond = _bisect_root(fp, u_of_s, t)
+    return u, t, dt_dx, beyond
 
   @jax.custom_jvp
   def argmax(x):
     with jax.enable_x64(True):
       u, _, _, beyond = solve(x)
-      return in_dtype_of(x, u, beyond)
+      return _in_dtype_of(x, u, beyond)
 
   @argmax.defjvp
   def argmax_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     with jax.enable_x64(True):
       u, _, dt_dx, beyond = solve(x)
-      return in_dtype_of(x, u, beyond), in_dtype_of(x, dt_dx / fpp(u), beyond) * dx
+      return _in_dtype_of(x, u, beyond), _in_dtype_of(x, dt_dx / fpp(u), beyond) * dx
 
   @jax.custom_jvp
   def conjugate(x):
     with jax.enable_x64(True):
       u, t, _, beyond = solve(x)
-      return in_dtype_of(x, t * u - f(u), beyond)
+      return _in_dtype_of(x, t * u - f(u), beyond)
 
   @conjugate.defjvp
   def conjugate_jvp(primals, tangents):

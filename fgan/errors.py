@@ -36,3 +36,18 @@ class CheckpointWriteError(FganError, RuntimeError):
 class Preempted(FganError, RuntimeError):
   """SIGTERM or SIGINT arrived; a checkpoint was saved (or training had not
   started)."""
+
+
+def check_choice(field: str, value, valid) -> None:
+  """A ConfigError unless config.<field> is one of ``valid``."""
+  if value not in valid:
+    raise ConfigError(f"config.{field} = {value!r} is not one of: "
+                      f"{', '.join(map(str, valid))}.")
+
+
+def check_int(field: str, value, minimum: int, zero_means: str | None = None) -> None:
+  """A ConfigError unless config.<field> is an int >= ``minimum`` (what 0
+  stands for, where it stands for something, is named in the message)."""
+  if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+    raise ConfigError(f"config.{field} = {value!r} must be an int >= {minimum}"
+                      + (f" (0 = {zero_means})." if zero_means else "."))

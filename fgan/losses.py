@@ -158,15 +158,10 @@ class CriticObjective:
 
 def check(config) -> None:
   """The objective's names and weights in config."""
-  if config.divergence not in divs.names():
-    raise errors.ConfigError(f"config.divergence = {config.divergence!r} is not one of: "
-                             f"{', '.join(divs.names())}.")
-  if config.generator_loss not in GENERATOR_LOSS_MODES:
-    raise errors.ConfigError(f"config.generator_loss = {config.generator_loss!r} is not "
-                             f"one of: {', '.join(GENERATOR_LOSS_MODES)}.")
-  if config.gradient_penalty_kind not in GRADIENT_PENALTY_KINDS:
-    raise errors.ConfigError(f"config.gradient_penalty_kind = {config.gradient_penalty_kind!r} "
-                             f"is not one of: {', '.join(GRADIENT_PENALTY_KINDS)}.")
+  errors.check_choice("divergence", config.divergence, divs.names())
+  errors.check_choice("generator_loss", config.generator_loss, GENERATOR_LOSS_MODES)
+  errors.check_choice("gradient_penalty_kind", config.gradient_penalty_kind,
+                      GRADIENT_PENALTY_KINDS)
   for field in ("gradient_penalty", "critic_output_penalty"):
     w = config[field]
     if not (isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf")):

@@ -461,13 +461,8 @@ def _check_dcgan(m):
   _positive_ints("critic_width", (m.critic_width,))
   _positive_ints("z_dim", (m.z_dim,))
   for field in ("generator_extra_convs", "critic_extra_convs"):
-    v = m[field]
-    if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
-      raise errors.ConfigError(f"config.model.{field} = {v!r} must be an int >= 0 "
-                               "(0 = DCGAN's network).")
-  if m.critic_norm not in CRITIC_NORMS:
-    raise errors.ConfigError(f"config.model.critic_norm = {m.critic_norm!r} is not one of: "
-                             f"{', '.join(CRITIC_NORMS)}.")
+    errors.check_int(f"model.{field}", m[field], 0, "DCGAN's network")
+  errors.check_choice("model.critic_norm", m.critic_norm, CRITIC_NORMS)
 
 
 def _check_dcgan_data(m, shape):
@@ -490,9 +485,7 @@ def names() -> tuple[str, ...]:
 
 
 def _spec(model_config) -> ModelSpec:
-  if model_config.name not in MODELS:
-    raise errors.ConfigError(f"config.model.name = {model_config.name!r} is not one of: "
-                             f"{', '.join(names())}.")
+  errors.check_choice("model.name", model_config.name, names())
   return MODELS[model_config.name]
 
 

@@ -23,12 +23,8 @@ DECAYS = ("none", "linear")
 def check(optim_config) -> None:
   for net in ("critic", "generator"):
     o = optim_config[net]
-    if o.name not in OPTIMIZERS:
-      raise errors.ConfigError(f"config.optim.{net}.name = {o.name!r} is not one of: "
-                               f"{', '.join(OPTIMIZERS)}.")
-    if o.decay not in DECAYS:
-      raise errors.ConfigError(f"config.optim.{net}.decay = {o.decay!r} is not one of: "
-                               f"{', '.join(DECAYS)}.")
+    errors.check_choice(f"optim.{net}.name", o.name, tuple(OPTIMIZERS))
+    errors.check_choice(f"optim.{net}.decay", o.decay, DECAYS)
     lr = o.learning_rate
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
       raise errors.ConfigError(f"config.optim.{net}.learning_rate = {lr} must be a finite "

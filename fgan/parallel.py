@@ -60,9 +60,7 @@ def initialize_distributed(coordinator: str | None = None,
 
 def check(config, num_seeds: int = 1) -> None:
   """The parallel mode against the config (no devices needed)."""
-  if config.parallel.mode not in MODES:
-    raise errors.ConfigError(f"config.parallel.mode = {config.parallel.mode!r} is not one "
-                             f"of: {', '.join(MODES)}.")
+  errors.check_choice("parallel.mode", config.parallel.mode, MODES)
   if num_seeds > 1 and config.parallel.mode != "none":
     raise errors.ConfigError(
         f"Seeds train together (vmapped) only with config.parallel.mode = 'none', not "

@@ -84,29 +84,20 @@ def make_train_step(config, generator, critic, dataset,
   g_opt, d_opt = optimizers.make(config)
   rows = _rows(batch_sharding, axis_name)
 
-  def mean_over_devices(tree):
-    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-  def v_of(d_params, x):
-    return critic.apply(d_params, x)[:, 0]
-
-  def draw(key, data):
-    """This device's rows of the global batch of real data and latents."""
-    k_real, k_z = jax.random.split(key)
-    return (rows(dataset.sample(data, k_real, batch), already_host=True),
-            rows(jax.random.normal(k_z, (batch, z_dim))))
+  mean_over_devices = lambda tree: tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+  v_of = lambda d_params, x: critic.apply(d_params, x)[:, 0]
 
   def critic_update(carry, key, data):
     d_params, d_opt_state, g_params = carry
     k_draw, k_gp = jax.random.split(key)
-    real, z = draw(k_draw, data)
+    k_real, k_z = jax.random.split(k_draw)  # this device's rows of the global batch:
+    real = rows(dataset.sample(data, k_real, batch), already_host=True)
+    z = rows(jax.random.normal(k_z, (batch, z_dim)))
     eps = rows(losses.interpolation_weights(k_gp, batch))
     fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
     loss_fn = lambda d: objective(lambda x: v_of(d, x), real, fake, eps)
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
-    grads = mean_over_devices(grads)
-    updates, d_opt_state = d_opt.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
+    d_params, d_opt_state, grads = _apply(d_opt, mean_over_devices(grads), d_opt_state, d_params)
     metrics = {"critic_loss": loss, **aux, "critic_grad_norm": optax.global_norm(grads)}
     return (d_params, d_opt_state, g_params), metrics
 
@@ -123,15 +114,20 @@ def make_train_step(config, generator, critic, dataset,
     g_loss_fn = lambda g: losses.generator_loss(
         objective.divergence, v_of(d_params, generate(generator, g, z, shape)), mode)
     g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
-    g_grads = mean_over_devices(g_grads)
-    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
+    g_params, g_opt_state, g_grads = _apply(g_opt, mean_over_devices(g_grads),
+                                            state.g_opt_state, state.g_params)
     metrics = mean_over_devices(dict(c_metrics, generator_loss=g_loss,
                                      generator_grad_norm=optax.global_norm(g_grads)))
     return _accept(state, metrics, g_params, d_params, g_opt_state, d_opt_state,
                    config.train.ema_decay), metrics
 
   return step
+
+
+def _apply(optimizer, grads, opt_state, params):
+  """(new params, new optimiser state, grads) after one optimiser update."""
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state, grads
 
 
 def _rows(batch_sharding, axis_name):

@@ -35,17 +35,12 @@ def validate(config, num_seeds: int = 1) -> None:
   compute.check(config.compute)
   for field in _POSITIVE_INTS:
     section, key = field.split(".")
-    v = config[section][key]
-    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-      raise ConfigError(f"config.{field} = {v!r} must be a positive int.")
-  if not isinstance(config.seed, int) or isinstance(config.seed, bool) or config.seed < 0:
-    raise ConfigError(f"config.seed = {config.seed!r} must be an int >= 0.")
+    errors.check_int(field, config[section][key], 1)
+  errors.check_int("seed", config.seed, 0)
   decay = config.train.ema_decay
   if not (isinstance(decay, (int, float)) and math.isfinite(decay) and 0 <= decay < 1):
     raise ConfigError(f"config.train.ema_decay = {decay!r} must lie in [0, 1).")
-  if config.train.on_nonfinite not in ON_NONFINITE:
-    raise ConfigError(f"config.train.on_nonfinite = {config.train.on_nonfinite!r} is not "
-                      f"one of: {', '.join(ON_NONFINITE)}.")
+  errors.check_choice("train.on_nonfinite", config.train.on_nonfinite, ON_NONFINITE)
   if config.gradient_penalty > 0 and config.model.name == "dcgan" and (
       config.model.critic_norm == "batch"):
     raise ConfigError(

@@ -1,4 +1,4 @@
-"""The benchmark's fgan timer and FLOP count (issue 8), without PyTorch."""
+"""The benchmark's fgan timer and FLOP count, without PyTorch."""
 
 from experiments import benchmark
 

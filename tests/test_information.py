@@ -1,11 +1,11 @@
-"""Information measures (issue 2, point 3)."""
+"""Information measures against closed forms and the background notes' numbers."""
 
 import numpy as np
 import pytest
 from scipy.spatial import distance
 from scipy import stats
 
-from experiments.cross_entropy_vs_kl import P  # seed 000's P
+from experiments.cross_entropy_vs_kl import P  # document 000's P
 from experiments.cross_entropy_vs_kl import SEED_000  # its Q and printed values
 from fgan import information as info
 

@@ -1,4 +1,4 @@
-"""The f-GAN losses and the gradient penalty (issue 2, points 4, 5, 6)."""
+"""The f-GAN losses, the penalties and variational estimation."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Data-parallel and multi-process training agree with one device (issue 4).
+"""Data-parallel and multi-process training agree with one device.
 
 Each run is a real subprocess: 8 simulated CPU devices via XLA_FLAGS, or two
 processes joined by jax.distributed on localhost with gloo collectives.

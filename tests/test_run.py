@@ -175,3 +175,25 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
   assert "saved checkpoint" in err and "Rerun the same command" in err
   steps = [int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*")]
   assert steps and max(steps) % 1 == 0 and max(steps) >= 100
+
+
+def test_changing_a_performance_switch_resumes_the_run(tmp_path, capsys):
+  loop.run(toy_config(steps=20), tmp_path, progress=False)
+  faster = toy_config(steps=40, **{"compute.steps_per_call": 2, "compute.conv_impl": "xla"})
+  summary = loop.run(faster, tmp_path, progress=False)
+  assert "resuming from checkpoint 20" in capsys.readouterr().out
+  assert summary["step"] == 40 and summary["resumed_from"] == 20
+  run_info = json.loads((tmp_path / "run.json").read_text())
+  assert run_info["compute"]["steps_per_call"] == 2 and run_info["compute"]["conv_impl"] == "xla"
+
+
+def test_run_saved_with_retired_fields_resumes(tmp_path):
+  # Runs of earlier versions kept the performance switches in model. and
+  # train.; their saved configs still resume.
+  loop.run(toy_config(steps=10), tmp_path, progress=False)
+  saved = json.loads((tmp_path / "config.json").read_text())
+  saved["model"].update(conv_impl="subpixel", conv_chunk=0)
+  saved["train"]["steps_per_call"] = 0
+  del saved["compute"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  assert loop.run(toy_config(steps=20), tmp_path, progress=False)["resumed_from"] == 10

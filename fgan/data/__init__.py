@@ -45,15 +45,9 @@ def check(data_config) -> None:
           f"{data_config.name!r} is toy vector data; set it to 0.")
     toy.mixture_params(data_config)  # checks mixture1d's components
     return
-  if data_config.source not in SOURCES:
-    raise errors.ConfigError(f"config.data.source = {data_config.source!r} is not one of: "
-                             f"{', '.join(SOURCES)}.")
-  for field, what in (("resize", "native size"), ("shards", None)):
-    v = data_config[field]
-    low = 0 if what else 1
-    if not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
-      raise errors.ConfigError(f"config.data.{field} = {v!r} must be an int >= {low}"
-                               + (f" (0 = {what})." if what else "."))
+  errors.check_choice("data.source", data_config.source, SOURCES)
+  errors.check_int("data.resize", data_config.resize, 0, "native size")
+  errors.check_int("data.shards", data_config.shards, 1)
 
 
 def check_layout(data_config, batch_size: int, process_count: int) -> None:

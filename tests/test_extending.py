@@ -1,0 +1,35 @@
+"""README's "Extending fgan" examples, run as written, then a run that uses
+all three additions."""
+
+import pathlib
+import re
+
+import numpy as np
+
+from fgan import divergences
+from fgan import loop
+from fgan import writers
+from tests.conftest import toy_config
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _examples() -> list[str]:
+  text = README.read_text()
+  section = text[text.index("## Extending fgan"):]
+  section = section[:section.index("\n## ", 3)] if "\n## " in section[3:] else section
+  return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_readme_extension_examples_register_and_train(tmp_path):
+  blocks = _examples()
+  assert len(blocks) == 3
+  for block in blocks:
+    exec(compile(block, str(README), "exec"), {})  # pylint: disable=exec-used
+  assert "alpha_half" in divergences.names()
+  assert divergences.get("alpha_half").conjugate_domain[1] == 2.0
+  c = toy_config(steps=20, divergence="alpha_half", **{"data.name": "ring4",
+                                                      "model.name": "shallow", "model.width": 32})
+  summary = loop.run(c, tmp_path, progress=False)
+  assert summary["step"] == 20 and 0 <= summary["eval"]["modes_captured"] <= 4
+  assert all(np.isfinite(r["critic_loss"]) for r in writers.read_metrics(tmp_path))
