@@ -56,6 +56,12 @@ class Divergence:
       lim_{u->inf} f(u)/u, which is what an atom of P where q = 0 costs.
     f_domain: (lo, hi), where f is finite; the sup defining f* runs over it.
     is_ipm: True for integral probability metrics (wasserstein).
+    curvature: v -> f*''(g_f(v)) g_f'(v)^2, so that f*''(psi) |grad_x psi|^2
+      = curvature(V) |grad_x V|^2 for psi = g_f(V): the weight of Roth et
+      al.'s regulariser (fgan.losses.roth_regularizer); written per
+      divergence in a form that stays finite where the product's factors do
+      not (for gan it is sigmoid(v)). 0 where f* is linear (total
+      variation, wasserstein).
   """
 
   name: str
@@ -67,6 +73,7 @@ class Divergence:
   conjugate_domain: tuple[float, float]
   f_domain: tuple[float, float] = (0.0, math.inf)
   is_ipm: bool = False
+  curvature: Fn | None = None
 
   def __repr__(self) -> str:
     return f"Divergence({self.name!r})"
@@ -150,6 +157,12 @@ def _jeffrey_conjugate(t: Array) -> Array:
   return jnp.expm1(-y) - y
 
 
+def _jeffrey_curvature(v: Array) -> Array:
+  """f*''(v) = du*/dt = e^{-y} / (1 + e^y), y = log W(e^{1-v}) (g = identity)."""
+  y = _jeffrey_log_w(v)
+  return jnp.exp(-y) * jax.nn.sigmoid(-y)
+
+
 @_jeffrey_conjugate.defjvp
 def _jeffrey_conjugate_jvp(primals, tangents):
   (t,), (dt,) = primals, tangents
@@ -166,6 +179,7 @@ _BUILTIN = (
         conjugate=lambda t: -jnp.log1p(-jnp.exp(t)),
         activation=lambda v: -_softplus(-v),  # log sigmoid(v)
         conjugate_of_activation=_softplus,  # -log(1 - sigmoid(v))
+        curvature=jax.nn.sigmoid,  # f*''(t) = e^t / (1 - e^t)^2, g' = 1 - D
         f_prime_one=-_LOG2,
         conjugate_domain=(-_INF, 0.0),
     ),
@@ -177,6 +191,7 @@ _BUILTIN = (
         conjugate=lambda t: -0.5 * jnp.log(2.0 - jnp.exp(2.0 * t)),
         activation=lambda v: -_half_log_mean_exp1(-v),  # (log 2 - softplus(-v)) / 2
         conjugate_of_activation=_half_log_mean_exp1,  # (softplus(v) - log 2) / 2
+        curvature=lambda v: 0.5 * jax.nn.sigmoid(v),
         f_prime_one=0.0,
         conjugate_domain=(-_INF, 0.5 * _LOG2),
     ),
@@ -187,6 +202,7 @@ _BUILTIN = (
         conjugate=lambda t: jnp.exp(t - 1.0),
         activation=lambda v: v,
         conjugate_of_activation=lambda v: jnp.exp(v - 1.0),
+        curvature=lambda v: jnp.exp(v - 1.0),
         f_prime_one=1.0,
         conjugate_domain=(-_INF, _INF),
     ),
@@ -197,6 +213,7 @@ _BUILTIN = (
         conjugate=lambda t: -1.0 - jnp.log(-t),
         activation=lambda v: -jnp.exp(-v),
         conjugate_of_activation=lambda v: v - 1.0,
+        curvature=jnp.ones_like,  # f*''(t) = 1/t^2, g' = e^-v = -t
         f_prime_one=-1.0,
         conjugate_domain=(-_INF, 0.0),
     ),
@@ -208,6 +225,7 @@ _BUILTIN = (
         conjugate=lambda t: t * (0.25 * t + 1.0),  # t^2/4 + t, exact near its root -4
         activation=lambda v: v,
         conjugate_of_activation=lambda v: v * (0.25 * v + 1.0),
+        curvature=lambda v: jnp.full_like(v, 0.5),
         f_prime_one=0.0,
         conjugate_domain=(-_INF, _INF),
         f_domain=(-_INF, _INF),
@@ -219,6 +237,7 @@ _BUILTIN = (
         conjugate=lambda t: 2.0 - 2.0 * jnp.sqrt(1.0 - t),
         activation=_one_minus_exp_neg,  # 1 - e^-v
         conjugate_of_activation=lambda v: 2.0 * _one_minus_exp_neg(0.5 * v),  # 2 - 2 e^{-v/2}
+        curvature=lambda v: 0.5 * jnp.exp(-0.5 * v),  # f*'' = (1 - t)^(-3/2) / 2, 1 - t = e^-v
         f_prime_one=0.0,
         conjugate_domain=(-_INF, 1.0),
     ),
@@ -229,6 +248,7 @@ _BUILTIN = (
         conjugate=lambda t: t / (1.0 - t),
         activation=_one_minus_exp_neg,  # 1 - e^-v
         conjugate_of_activation=_expm1,  # e^v - 1
+        curvature=lambda v: 2.0 * jnp.exp(v),  # f*'' = 2 / (1 - t)^3, 1 - t = e^-v
         f_prime_one=0.0,
         conjugate_domain=(-_INF, 1.0),
     ),
@@ -239,6 +259,7 @@ _BUILTIN = (
         conjugate=_jeffrey_conjugate,
         activation=lambda v: v,
         conjugate_of_activation=_jeffrey_conjugate,
+        curvature=_jeffrey_curvature,
         f_prime_one=0.0,
         conjugate_domain=(-_INF, _INF),
     ),
@@ -250,6 +271,7 @@ _BUILTIN = (
         conjugate=lambda t: t,
         activation=_half_tanh,
         conjugate_of_activation=_half_tanh,
+        curvature=jnp.zeros_like,
         f_prime_one=0.0,
         conjugate_domain=(-0.5, 0.5),
     ),
@@ -261,6 +283,7 @@ _BUILTIN = (
         conjugate=lambda t: t,
         activation=lambda v: v,
         conjugate_of_activation=lambda v: v,
+        curvature=jnp.zeros_like,
         f_prime_one=0.0,
         conjugate_domain=(-_INF, _INF),
         is_ipm=True,
@@ -523,8 +546,13 @@ def from_f(name: str, f: Fn, domain: tuple[float, float] = (0.0, math.inf),
   dom = _checked_domain(f, lo, hi, conjugate_domain)
   g = activation or _activation_for(*dom)
   conjugate, _ = _numerical_conjugate(f, lo, hi)
-  fused, _ = _numerical_conjugate(f, lo, hi, g)
+  fused, fused_argmax = _numerical_conjugate(f, lo, hi, g)
+
+  def curvature(v):  # f*''(g(v)) g'(v)^2 = d u*(g(v))/dv * g'(v)
+    ones = jnp.ones_like(v)
+    return jax.jvp(fused_argmax, (v,), (ones,))[1] * jax.jvp(g, (v,), (ones,))[1]
+
   return Divergence(name=name, f=f, conjugate=conjugate, activation=g,
                     conjugate_of_activation=fused,
                     f_prime_one=fprime_one, conjugate_domain=dom,
-                    f_domain=(lo, hi))
+                    f_domain=(lo, hi), curvature=curvature)

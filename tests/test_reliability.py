@@ -353,7 +353,7 @@ def test_garbled_data_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
   fashion_fixture(tmp_path, monkeypatch)
   config = data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path))
   first = data.load(config)
-  cache = next(data.data_dir().glob("fashion_mnist-train-*.npz"))
+  cache = data.cache_path(config, "train")
   for broken in (b"not a zip file", None):
     if broken:
       cache.write_bytes(broken)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from fgan import errors
 from fgan.data import toy
 from fgan.data.dataset import Dataset, as_float
-from fgan.data.images import data_dir, image_dataset, SOURCES
+from fgan.data.images import cache_path, data_dir, image_dataset, SOURCES
 
 IMAGE_NAMES = ("mnist", "fashion_mnist")
 

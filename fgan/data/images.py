@@ -214,13 +214,22 @@ def _tfds(name, split, data_config):
   return images, labels, {"source": f"tfds:{name} ({split})"}
 
 
+def cache_path(data_config, split: str) -> pathlib.Path:
+  """The array cache of ``split`` under data_dir(): named for the dataset, the
+  split and a hash of where it comes from (name, source, idx_dir,
+  tfds_data_dir), so that different origins never share a cache."""
+  name = data_config.name
+  origin = json.dumps([name, split, data_config.source, data_config.idx_dir,
+                       data_config.tfds_data_dir])
+  tag = hashlib.sha256(origin.encode()).hexdigest()[:12]
+  return data_dir() / f"{name.replace(':', '_')}-{split}-{tag}.npz"
+
+
 def _load_arrays(data_config, split):
   """(images uint8 NHWC, labels, info), from the cache or a source."""
   name, source = data_config.name, data_config.source
   tfds_name = name[len("tfds:"):] if name.startswith("tfds:") else name
-  origin = json.dumps([name, split, source, data_config.idx_dir, data_config.tfds_data_dir])
-  tag = hashlib.sha256(origin.encode()).hexdigest()[:12]
-  cache = data_dir() / f"{name.replace(':', '_')}-{split}-{tag}.npz"
+  cache = cache_path(data_config, split)
   cached = _read_cache(cache)
   if cached:
     return cached
