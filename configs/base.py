@@ -17,7 +17,13 @@ def get_base_config() -> ml_collections.ConfigDict:
   # "wgan_gp": weight E[(|grad V(x_hat)| - 1)^2] on interpolates (Gulrajani
   # et al. 2017); "r1": weight/2 E_P[|grad V(x)|^2] on real data (Mescheder
   # et al. 2018).
+  # "roth": weight/2 E_Q[f*''(psi) |grad psi|^2], psi = g_f(V), for every
+  # f-divergence; "roth_symmetric": its form for gan and js (Roth et al.
+  # 2017; fgan.losses.roth_regularizer).
   c.gradient_penalty_kind = "wgan_gp"
+  # The penalty's weight at the last step over its first, reached
+  # geometrically: weight * anneal^(t/T) (Roth et al.: 0.01); 1 = constant.
+  c.gradient_penalty_anneal = 1.0
   # Weight of (E_P[V^2] + E_Q[V^2]) / 2 in the critic loss (Karras et al.
   # 2018's drift term; keeps a saturating critic such as total variation's
   # alive); 0 = off.
@@ -82,6 +88,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.eval.metrics = True  # sample-quality metrics (fgan.evaluation); False = grids only
   c.eval.num_samples = 10_000  # samples per evaluation
   c.eval.grid_size = 8  # side of the sample grid (grid_size^2 samples)
+  # At the end (with eval.metrics): independent estimates of the run's
+  # divergence and of JS, each by a fresh critic trained for this many steps
+  # on held-out data (fgan.evaluation.Evaluator.divergence_estimates); 0 = off.
+  c.eval.estimate_steps = 1000
+  c.eval.estimate_learning_rate = 2e-4  # that critic's Adam, betas (0.5, 0.999)
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every_steps = 500  # steps between checkpoints
@@ -122,6 +133,7 @@ def toy(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   c.train.log_every = 100
   c.eval.every_steps = 1000
   c.eval.num_samples = 2500
+  c.eval.estimate_learning_rate = 1e-3
   c.checkpoint.every_steps = 1000
   set_adam(c, 1e-4, 0.5, 0.999)
   return c

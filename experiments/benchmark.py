@@ -343,6 +343,12 @@ def main(argv):
       rates = interleaved(timers, secs, rounds)
       report(label, rates["one"], timers["one"].info, peak, batch)
       print_peer(label, rates)
+      if batch == 64 and "peer" in rates:
+        t = 3000 / rates["peer"]
+        print(f"budget: T = {t:.0f} s (PyTorch eager, 3000 iterations of this DCGAN at "
+              f"batch 64); main job 2T = {2 * t:.0f} s, a <divergence>_mnist run 3T = "
+              f"{3 * t:.0f} s; fgan's 3000 steps at this rate: {3000 / rates['one']:.0f} s",
+              flush=True)
     # Seeds vmapped, against one seed with the default (fastest) conv_impl.
     k = min(n, 4)
     timers = {"one": train_timer(dcgan_config(64), 1, dataset=dataset)}

@@ -28,6 +28,8 @@ _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 3 for the 
 _NAMES = flags.DEFINE_list("names", None, "Variants to run (default: all of the sweep).")
 _STEPS = flags.DEFINE_integer("num_steps", 0, "Generator steps (0 = the sweep configs').")
 _HIDDEN = flags.DEFINE_list("hidden", None, "MLP hidden sizes (default: the sweep configs').")
+_ESTIMATE = flags.DEFINE_integer("estimate_steps", -1, "Critic steps of the held-out "
+                                 "divergence estimates (-1 = the sweep configs'; 0 = off).")
 
 SWEEPS = {"ring8": sweep_ring8, "grid25": sweep_grid25}
 
@@ -56,6 +58,8 @@ def sweep_config(module):
       v.eval.every_steps = v.checkpoint.every_steps = _STEPS.value
     if _HIDDEN.value:
       v.model.hidden = tuple(int(h) for h in _HIDDEN.value)
+    if _ESTIMATE.value >= 0:
+      v.eval.estimate_steps = _ESTIMATE.value
   return s
 
 

@@ -335,6 +335,8 @@ class SeedGroup:
       self._save_samples(m, "final" if final else f"step_{step:07d}")
       if m.config.eval.metrics:
         m.final_eval = self._evaluator(m)(m.state.g_ema_params)
+        if final and m.config.eval.estimate_steps:
+          m.final_eval.update(self._evaluator(m).divergence_estimates(m.state.g_ema_params))
         record.update({f"eval/{k}": v for k, v in m.final_eval.items()})
 
   def _evaluator(self, m: Member) -> evaluation.Evaluator:

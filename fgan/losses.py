@@ -69,7 +69,11 @@ def output_penalty(v_real: jax.Array, v_fake: jax.Array, weight: float) -> jax.A
   return 0.5 * weight * (jnp.mean(jnp.square(v_real)) + jnp.mean(jnp.square(v_fake)))
 
 
-GRADIENT_PENALTY_KINDS = ("wgan_gp", "r1")
+GRADIENT_PENALTY_KINDS = ("wgan_gp", "r1", "roth", "roth_symmetric")
+# The divergences whose critic is a discriminator D = sigmoid(V), for which
+# Roth et al.'s symmetric form exists, and its scale (f*''(g(v)) g'(v)^2 =
+# scale * D).
+_SYMMETRIC_SCALE = {"gan": 1.0, "js": 0.5}
 
 
 def interpolation_weights(key: jax.Array, n: int) -> jax.Array:
@@ -77,10 +81,59 @@ def interpolation_weights(key: jax.Array, n: int) -> jax.Array:
   return jax.random.uniform(key, (n,))
 
 
+def _outputs_and_sq_grad_norms(critic_fn, x):
+  """(V(x_i), ||grad_x V(x_i)||^2) per example, from one forward and one
+  backward pass of sum_i V(x_i)."""
+  def total(x):
+    v = critic_fn(x)
+    return jnp.sum(v), v
+  grads, v = jax.grad(total, has_aux=True)(x)
+  return v, jnp.sum(jnp.square(grads).reshape(x.shape[0], -1), axis=1)
+
+
+def roth_regularizer(div, critic_fn: Callable[[jax.Array], jax.Array],
+                     real: jax.Array, fake: jax.Array,
+                     symmetric: bool = False) -> jax.Array:
+  """Omega of Roth, Lucchi, Nowozin & Hofmann 2017 ("Stabilizing Training of
+  Generative Adversarial Networks through Regularization", eq. 15 and 19).
+
+  General form, for every f-divergence with psi = g_f(V) in dom f*:
+
+      Omega_f = E_Q[f*''(psi(x)) ||grad_x psi(x)||^2]
+              = E_Q[c_f(V(x)) ||grad_x V(x)||^2],  c_f = f*''(g_f) g_f'^2
+
+  (``Divergence.curvature``). Symmetric form, for gan and js, whose critic
+  is a discriminator D = sigmoid(V) (the form the authors train with):
+
+      Omega_JS = s (E_P[(1 - D)^2 ||grad_x V||^2] + E_Q[D^2 ||grad_x V||^2])
+
+  with s = 1 for gan and 1/2 for js (c_f = s D). The two agree at the
+  optimal critic D* = p / (p + q), since q D*^2 + p (1 - D*)^2 = q D*.
+  Gradients flow through the weights too, as in the authors' code. The
+  critic maximises F - (gamma/2) Omega; ``critic_fn`` must treat examples
+  independently (no batch norm).
+  """
+  div = divs.get(div)
+  v_fake, sq_fake = _outputs_and_sq_grad_norms(critic_fn, fake)
+  if not symmetric:
+    if div.curvature is None:
+      raise ValueError(f"Divergence {div.name!r} has no curvature; give it one "
+                       "(fgan.divergences.Divergence.curvature).")
+    return jnp.mean(div.curvature(v_fake) * sq_fake)
+  if div.name not in _SYMMETRIC_SCALE:
+    raise ValueError(f"The symmetric form exists for {', '.join(_SYMMETRIC_SCALE)}, "
+                     f"not {div.name!r}; use the general form.")
+  v_real, sq_real = _outputs_and_sq_grad_norms(critic_fn, real)
+  return _SYMMETRIC_SCALE[div.name] * (
+      jnp.mean(jnp.square(jax.nn.sigmoid(-v_real)) * sq_real)
+      + jnp.mean(jnp.square(jax.nn.sigmoid(v_fake)) * sq_fake))
+
+
 def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
                      real: jax.Array, fake: jax.Array, eps: jax.Array | None = None,
-                     weight: float = 10.0, kind: str = "wgan_gp") -> jax.Array:
-  """A penalty on the critic's input gradients, of one of two kinds.
+                     weight: float = 10.0, kind: str = "wgan_gp",
+                     divergence=None) -> jax.Array:
+  """A penalty on the critic's input gradients, of one of four kinds.
 
   wgan_gp (Gulrajani et al. 2017, eq. 3): weight * E[(||grad_x V(x_hat)||_2 - 1)^2]
   with x_hat = e x + (1 - e) x~, e ~ U[0, 1] drawn once per example
@@ -90,14 +143,16 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
 
   r1 (Mescheder et al. 2018, "Which training methods for GANs do actually
   converge?", eq. 9): weight/2 * E_P[||grad_x V(x)||_2^2] on real data only
-  (weight = their gamma; ``eps`` unused): zero-centred, it damps the
-  critic's oscillation around the data manifold, under which their GAN
-  game converges locally.
+  (weight = their gamma): zero-centred, it damps the critic's oscillation
+  around the data manifold, under which their GAN game converges locally.
 
-  ``critic_fn`` maps a batch to one raw output per example and must treat
-  examples independently (no batch norm), so the per-example gradients are
-  those of sum_i V(x_i). Any input shape (batch first) works; the norm runs
-  over all non-batch axes.
+  roth, roth_symmetric: weight/2 * Omega (weight = Roth et al.'s gamma;
+  ``roth_regularizer``, general or symmetric form, of ``divergence``).
+
+  ``eps`` is used by wgan_gp only. ``critic_fn`` maps a batch to one raw
+  output per example and must treat examples independently (no batch norm),
+  so the per-example gradients are those of sum_i V(x_i). Any input shape
+  (batch first) works; the norm runs over all non-batch axes.
   """
   if real.shape != fake.shape:
     raise ValueError(f"real and fake batches differ in shape: {real.shape} vs "
@@ -105,20 +160,25 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
   if kind not in GRADIENT_PENALTY_KINDS:
     raise ValueError(f"Unknown gradient penalty kind {kind!r}; valid: "
                      f"{', '.join(GRADIENT_PENALTY_KINDS)}.")
-  def sq_norms(x):  # ||grad_x V(x_i)||^2 per example
-    grads = jax.grad(lambda x: jnp.sum(critic_fn(x)))(x)
-    return jnp.sum(jnp.square(grads).reshape(x.shape[0], -1), axis=1)
-
   if kind == "r1":
-    return 0.5 * weight * jnp.mean(sq_norms(real))
+    return 0.5 * weight * jnp.mean(_outputs_and_sq_grad_norms(critic_fn, real)[1])
+  if kind in ("roth", "roth_symmetric"):
+    return 0.5 * weight * roth_regularizer(divergence, critic_fn, real, fake,
+                                           symmetric=kind == "roth_symmetric")
   if eps is None or eps.shape != real.shape[:1]:
     raise ValueError(f"wgan_gp needs one interpolation weight per example, shape "
                      f"{real.shape[:1]}; got {None if eps is None else eps.shape}.")
   e = eps.astype(real.dtype).reshape((-1,) + (1,) * (real.ndim - 1))
-  sq = sq_norms(e * real + (1.0 - e) * fake)
+  sq = _outputs_and_sq_grad_norms(critic_fn, e * real + (1.0 - e) * fake)[1]
   # sqrt has an infinite derivative at 0; a zero gradient norm gets slope 0.
   norm = jnp.sqrt(jnp.where(sq > 0, sq, 1.0)) * (sq > 0)
   return weight * jnp.mean(jnp.square(norm - 1.0))
+
+
+def annealed_weight(weight: float, final_ratio: float, progress: jax.Array) -> jax.Array:
+  """weight * final_ratio^progress, progress = t / T in [0, 1]: Roth et
+  al.'s annealing gamma_t = gamma_0 * 0.01^(t/T) for final_ratio 0.01."""
+  return weight * jnp.power(jnp.asarray(final_ratio, jnp.float32), progress)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,27 +188,33 @@ class CriticObjective:
       loss = -F + gradient_penalty (kind, weight) + output_penalty (weight)
 
   with F = mean g_f(V(real)) - mean f*(g_f(V(fake))) (``divergence_estimate``);
-  a penalty of weight 0 is not computed. Called with the critic
-  ``v_fn`` (batch -> one raw output per example), the batches and the
-  gradient penalty's interpolation weights ``eps`` (``interpolation_weights``;
-  unused by r1 and without a penalty); returns (loss, {"divergence_estimate",
-  "gradient_penalty"})."""
+  a penalty of weight 0 is not computed. The gradient penalty's weight is
+  annealed to ``gradient_penalty_anneal`` times itself at the last step
+  (``annealed_weight``; 1 = constant). Called with the critic ``v_fn``
+  (batch -> one raw output per example), the batches, the gradient
+  penalty's interpolation weights ``eps`` (``interpolation_weights``; used
+  by wgan_gp only) and the run's progress t / T; returns (loss,
+  {"divergence_estimate", "gradient_penalty"})."""
 
   divergence: divs.Divergence
   gradient_penalty: float = 0.0
   gradient_penalty_kind: str = "wgan_gp"
   output_penalty: float = 0.0
+  gradient_penalty_anneal: float = 1.0
 
   @classmethod
   def from_config(cls, config) -> "CriticObjective":
     return cls(divs.get(config.divergence), float(config.gradient_penalty),
-               config.gradient_penalty_kind, float(config.critic_output_penalty))
+               config.gradient_penalty_kind, float(config.critic_output_penalty),
+               float(config.gradient_penalty_anneal))
 
-  def __call__(self, v_fn, real, fake, eps=None):
+  def __call__(self, v_fn, real, fake, eps=None, progress=0.0):
     v_real, v_fake = v_fn(real), v_fn(fake)
     estimate = divergence_estimate(self.divergence, v_real, v_fake)
-    gp = (gradient_penalty(v_fn, real, fake, eps, weight=self.gradient_penalty,
-                           kind=self.gradient_penalty_kind)
+    weight = (self.gradient_penalty if self.gradient_penalty_anneal == 1.0 else
+              annealed_weight(self.gradient_penalty, self.gradient_penalty_anneal, progress))
+    gp = (gradient_penalty(v_fn, real, fake, eps, weight=weight,
+                           kind=self.gradient_penalty_kind, divergence=self.divergence)
           if self.gradient_penalty else jnp.zeros(()))
     loss = -estimate + gp
     if self.output_penalty:  # off: the same computation as without the option
@@ -167,6 +233,16 @@ def check(config) -> None:
     if not (isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf")):
       raise errors.ConfigError(f"config.{field} = {w!r} must be a finite number >= 0 "
                                "(0 = off).")
+  a = config.gradient_penalty_anneal
+  if not (isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a <= 1):
+    raise errors.ConfigError(f"config.gradient_penalty_anneal = {a!r} must lie in (0, 1] "
+                             "(1 = constant weight; Roth et al. anneal to 0.01).")
+  kind = config.gradient_penalty_kind
+  if kind == "roth_symmetric" and config.divergence not in _SYMMETRIC_SCALE:
+    raise errors.ConfigError(
+        f"config.gradient_penalty_kind = 'roth_symmetric' exists for "
+        f"{' and '.join(_SYMMETRIC_SCALE)} only, not config.divergence = "
+        f"{config.divergence!r}: use 'roth' (the general form).")
   if divs.get(config.divergence).is_ipm and (
       config.gradient_penalty == 0 or config.gradient_penalty_kind != "wgan_gp"):
     raise errors.ConfigError(

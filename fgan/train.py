@@ -25,7 +25,8 @@ from fgan import optimizers
 
 # A run's random streams besides its steps' fold_in(key, step): each
 # fold_in(PRNGKey(seed), STREAMS[name]), with data beyond any step count.
-STREAMS = {"init": 2**31 - 1, "sample_grid": 2**31 - 2, "evaluation": 2**31 - 3}
+STREAMS = {"init": 2**31 - 1, "sample_grid": 2**31 - 2, "evaluation": 2**31 - 3,
+           "estimation": 2**31 - 4}
 
 
 def stream_key(seed: int, name: str) -> jax.Array:
@@ -87,7 +88,7 @@ def make_train_step(config, generator, critic, dataset,
   mean_over_devices = lambda tree: tree if axis_name is None else jax.lax.pmean(tree, axis_name)
   v_of = lambda d_params, x: critic.apply(d_params, x)[:, 0]
 
-  def critic_update(carry, key, data):
+  def critic_update(carry, key, data, progress):
     d_params, d_opt_state, g_params = carry
     k_draw, k_gp = jax.random.split(key)
     k_real, k_z = jax.random.split(k_draw)  # this device's rows of the global batch:
@@ -95,7 +96,7 @@ def make_train_step(config, generator, critic, dataset,
     z = rows(jax.random.normal(k_z, (batch, z_dim)))
     eps = rows(losses.interpolation_weights(k_gp, batch))
     fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
-    loss_fn = lambda d: objective(lambda x: v_of(d, x), real, fake, eps)
+    loss_fn = lambda d: objective(lambda x: v_of(d, x), real, fake, eps, progress)
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
     d_params, d_opt_state, grads = _apply(d_opt, mean_over_devices(grads), d_opt_state, d_params)
     metrics = {"critic_loss": loss, **aux, "critic_grad_norm": optax.global_norm(grads)}
@@ -107,8 +108,9 @@ def make_train_step(config, generator, critic, dataset,
     # A Python loop, not lax.scan: on XLA's CPU backend a scan around the
     # convolutions made the whole step 6x slower (measured, DCGAN batch 64).
     carry = (state.d_params, state.d_opt_state, state.g_params)
+    progress = state.step / config.train.num_steps  # t / T, for an annealed penalty
     for k in jax.random.split(k_critic, n_critic):
-      carry, c_metrics = critic_update(carry, k, data)
+      carry, c_metrics = critic_update(carry, k, data, progress)
     d_params, d_opt_state, _ = carry
     z = rows(jax.random.normal(k_gen, (batch, z_dim)))
     g_loss_fn = lambda g: losses.generator_loss(

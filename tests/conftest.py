@@ -25,6 +25,7 @@ def toy_config(steps=40, **overrides):
   c.train.batch_size = 64
   c.train.log_every = 10
   c.eval.every_steps = 20
+  c.eval.estimate_steps = 10
   c.checkpoint.every_steps = 10
   for k, v in overrides.items():
     section, _, key = k.rpartition(".")

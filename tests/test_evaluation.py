@@ -113,3 +113,39 @@ def test_classifier_trains_caches_and_a_damaged_cache_is_retrained(tmp_path, mon
   out = capsys.readouterr().out
   assert "is damaged" in out and "test accuracy" in out
   assert third.sha256 == first.sha256  # the same network, trained again
+
+
+def _fresh_generator_estimates(config):
+  from fgan import models, train
+  ds = data.load(config.data)
+  g, d = models.build(config.model, ds.shape)
+  state = train.create_state(config, g, d, ds.shape)
+  ev = evaluation.Evaluator(config, ds, g)
+  return ev, state.g_ema_params
+
+
+def test_heldout_estimates_see_an_untrained_generator_far_from_the_ring():
+  from tests.conftest import toy_config
+  c = toy_config(divergence="kl")
+  c.eval.estimate_steps = 300
+  ev, g_params = _fresh_generator_estimates(c)
+  est = ev.divergence_estimates(g_params)
+  assert set(est) == {"heldout_divergence", "heldout_divergence_stderr",
+                      "heldout_js", "heldout_js_stderr"}
+  # The untrained generator's samples lie near 0, the ring at radius 2: the
+  # two barely overlap, so JS is near its maximum log 2 and KL is large.
+  assert 0.5 < est["heldout_js"] <= np.log(2) + 3 * est["heldout_js_stderr"]
+  assert est["heldout_divergence"] > 2.0
+  assert 0 < est["heldout_divergence_stderr"] < 0.2 * est["heldout_divergence"]
+  assert ev.divergence_estimates(g_params) == est  # keys from the seed alone
+
+
+def test_heldout_wasserstein_estimate_on_images_uses_the_test_split_halves():
+  from configs import base
+  c = base.wgan_gp(base.get_base_config())
+  c.model.width = c.model.critic_width = 8
+  c.eval.estimate_steps = 20
+  ev, g_params = _fresh_generator_estimates(c)
+  est = ev.divergence_estimates(g_params)
+  assert est["heldout_divergence"] > 0 and est["heldout_divergence_stderr"] > 0
+  assert np.isfinite(est["heldout_js"])

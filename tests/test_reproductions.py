@@ -123,7 +123,7 @@ def test_cross_entropy_vs_kl_demo(tmp_path):
 
 def test_mode_collapse_table(tmp_path):
   _script("mode_collapse", f"--out={tmp_path}", "--names=js,wgan_gp", "--num_steps=30",
-          "--hidden=32,32")
+          "--hidden=32,32", "--estimate_steps=10")
   md = (tmp_path / "mode_collapse.md").read_text()
   for data_name in ("ring8", "grid25"):
     rows = _rows(tmp_path / data_name / "results.csv")

@@ -96,6 +96,7 @@ def test_run_saved_before_a_field_was_added_resumes(tmp_path):
 
 def test_cli_overrides_and_unknown_keys(tmp_path):
   args = ("--config=configs/js_ring8.py", "--config.train.num_steps=20",
+          "--config.eval.estimate_steps=10",
           "--config.train.log_every=10", "--config.divergence=kl",
           "--config.model.hidden=(32, 16)", f"--workdir={tmp_path / 'w'}")
   out = _run_cli(*args)
@@ -105,10 +106,12 @@ def test_cli_overrides_and_unknown_keys(tmp_path):
   assert cfg["model"]["hidden"] == [32, 16]
   again = _run_cli(*args)  # the saved config (JSON lists) is the same config
   assert again.returncode == 0 and "already finished" in again.stdout, again.stderr
-  bad = _run_cli("--config=configs/js_ring8.py", "--config.train.num_stepz=20",
+  bad = _run_cli("--config=configs/js_ring8.py",
+                 "--config.eval.estimate_steps=10", "--config.train.num_stepz=20",
                  f"--workdir={tmp_path / 'x'}")
   assert bad.returncode != 0 and "num_stepz" in bad.stderr
-  bad = _run_cli("--config=configs/js_ring8.py", "--config.divergence=kll",
+  bad = _run_cli("--config=configs/js_ring8.py",
+                 "--config.eval.estimate_steps=10", "--config.divergence=kll",
                  f"--workdir={tmp_path / 'y'}")
   assert bad.returncode == 2 and "reverse_kl" in bad.stderr
 
@@ -128,6 +131,7 @@ def test_default_workdir_is_stable_and_tracks_overrides():
 
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=400",
+          "--config.eval.estimate_steps=10",
           "--config.checkpoint.every_steps=50", "--config.train.log_every=50",
           "--config.eval.every_steps=200", "--config.model.hidden=(128, 128, 128)"]
   killed = tmp_path / "killed"
@@ -164,6 +168,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/js_ring8.py",
+
+                                                                                                                                       "--config.eval.estimate_steps=10",
                            "--config.train.num_steps=100000", f"--workdir={tmp_path}"],
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120

@@ -135,7 +135,8 @@ def test_sweep_command_line(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "experiments.sweep", "--config=configs/sweep_ring8.py",
        f"--sweep_dir={tmp_path}", "--config.seeds=(0,)",
-       "--config.grid=(('train.num_steps', (20,)), ('model.hidden', ((32, 32),)))"],
+       "--config.grid=(('train.num_steps', (20,)), ('model.hidden', ((32, 32),)),"
+       " ('eval.estimate_steps', (10,)))"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ))
   assert out.returncode == 0, out.stderr[-3000:]
   rows = list(csv.DictReader((tmp_path / "results.csv").open()))
