@@ -12,7 +12,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0  # every random draw of a run derives from it
   c.divergence = "js"  # a name from fgan.divergences.names()
-  c.generator_loss = "nonsaturating"  # or "minimax" (fgan.losses.generator_loss)
+  # "nonsaturating" | "minimax" | "log_ratio" (-E_Q[log p/q] with the
+  # critic's ratio; fgan.losses.generator_loss)
+  c.generator_loss = "nonsaturating"
   c.gradient_penalty = 0.0  # weight of the critic's gradient penalty; 0 = off
   # "wgan_gp": weight E[(|grad V(x_hat)| - 1)^2] on interpolates (Gulrajani
   # et al. 2017); "r1": weight/2 E_P[|grad V(x)|^2] on real data (Mescheder

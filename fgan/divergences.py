@@ -62,6 +62,10 @@ class Divergence:
       divergence in a form that stays finite where the product's factors do
       not (for gan it is sigmoid(v)). 0 where f* is linear (total
       variation, wasserstein).
+    log_ratio: v -> log f*'(g_f(v)), the critic's estimate of log p(x)/q(x)
+      (exact at the optimal critic, where g_f(V) = f'(p/q)); None where f'
+      is not invertible (total variation, wasserstein) or f*' can be <= 0
+      (pearson). The "log_ratio" generator loss minimises -E_Q[log_ratio].
   """
 
   name: str
@@ -74,6 +78,7 @@ class Divergence:
   f_domain: tuple[float, float] = (0.0, math.inf)
   is_ipm: bool = False
   curvature: Fn | None = None
+  log_ratio: Fn | None = None
 
   def __repr__(self) -> str:
     return f"Divergence({self.name!r})"
@@ -180,6 +185,7 @@ _BUILTIN = (
         activation=lambda v: -_softplus(-v),  # log sigmoid(v)
         conjugate_of_activation=_softplus,  # -log(1 - sigmoid(v))
         curvature=jax.nn.sigmoid,  # f*''(t) = e^t / (1 - e^t)^2, g' = 1 - D
+        log_ratio=lambda v: v,  # D / (1 - D) = e^v
         f_prime_one=-_LOG2,
         conjugate_domain=(-_INF, 0.0),
     ),
@@ -192,6 +198,7 @@ _BUILTIN = (
         activation=lambda v: -_half_log_mean_exp1(-v),  # (log 2 - softplus(-v)) / 2
         conjugate_of_activation=_half_log_mean_exp1,  # (softplus(v) - log 2) / 2
         curvature=lambda v: 0.5 * jax.nn.sigmoid(v),
+        log_ratio=lambda v: v,  # f*'(t) = e^2t / (2 - e^2t), e^2t = 2 sigmoid(v)
         f_prime_one=0.0,
         conjugate_domain=(-_INF, 0.5 * _LOG2),
     ),
@@ -203,6 +210,7 @@ _BUILTIN = (
         activation=lambda v: v,
         conjugate_of_activation=lambda v: jnp.exp(v - 1.0),
         curvature=lambda v: jnp.exp(v - 1.0),
+        log_ratio=lambda v: v - 1.0,  # f*'(t) = e^(t - 1)
         f_prime_one=1.0,
         conjugate_domain=(-_INF, _INF),
     ),
@@ -214,6 +222,7 @@ _BUILTIN = (
         activation=lambda v: -jnp.exp(-v),
         conjugate_of_activation=lambda v: v - 1.0,
         curvature=jnp.ones_like,  # f*''(t) = 1/t^2, g' = e^-v = -t
+        log_ratio=lambda v: v,  # f*'(t) = -1/t, t = -e^-v
         f_prime_one=-1.0,
         conjugate_domain=(-_INF, 0.0),
     ),
@@ -238,6 +247,7 @@ _BUILTIN = (
         activation=_one_minus_exp_neg,  # 1 - e^-v
         conjugate_of_activation=lambda v: 2.0 * _one_minus_exp_neg(0.5 * v),  # 2 - 2 e^{-v/2}
         curvature=lambda v: 0.5 * jnp.exp(-0.5 * v),  # f*'' = (1 - t)^(-3/2) / 2, 1 - t = e^-v
+        log_ratio=lambda v: 0.5 * v,  # f*'(t) = (1 - t)^(-1/2)
         f_prime_one=0.0,
         conjugate_domain=(-_INF, 1.0),
     ),
@@ -249,6 +259,7 @@ _BUILTIN = (
         activation=_one_minus_exp_neg,  # 1 - e^-v
         conjugate_of_activation=_expm1,  # e^v - 1
         curvature=lambda v: 2.0 * jnp.exp(v),  # f*'' = 2 / (1 - t)^3, 1 - t = e^-v
+        log_ratio=lambda v: 2.0 * v,  # f*'(t) = (1 - t)^-2
         f_prime_one=0.0,
         conjugate_domain=(-_INF, 1.0),
     ),
@@ -260,6 +271,7 @@ _BUILTIN = (
         activation=lambda v: v,
         conjugate_of_activation=_jeffrey_conjugate,
         curvature=_jeffrey_curvature,
+        log_ratio=lambda v: -_jeffrey_log_w(v),  # u* = 1 / W(e^(1 - t))
         f_prime_one=0.0,
         conjugate_domain=(-_INF, _INF),
     ),
@@ -555,4 +567,5 @@ def from_f(name: str, f: Fn, domain: tuple[float, float] = (0.0, math.inf),
   return Divergence(name=name, f=f, conjugate=conjugate, activation=g,
                     conjugate_of_activation=fused,
                     f_prime_one=fprime_one, conjugate_domain=dom,
-                    f_domain=(lo, hi), curvature=curvature)
+                    f_domain=(lo, hi), curvature=curvature,
+                    log_ratio=lambda v: jnp.log(fused_argmax(v)))

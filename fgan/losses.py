@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from fgan import divergences as divs
 from fgan import errors
 
-GENERATOR_LOSS_MODES = ("nonsaturating", "minimax")
+GENERATOR_LOSS_MODES = ("nonsaturating", "minimax", "log_ratio")
 
 
 def divergence_estimate(div, v_real: jax.Array, v_fake: jax.Array) -> jax.Array:
@@ -45,12 +45,22 @@ def generator_loss(div, v_fake: jax.Array,
 
   minimax: F up to the P-term (constant in theta), i.e. -E_Q[f*(g_f(V))].
   nonsaturating: -E_Q[g_f(V)]; for ``gan`` this is BCE(D(G(z)), 1).
+  log_ratio: -E_Q[log r(x)], r = f*'(g_f(V)) the critic's density ratio
+    p/q (``Divergence.log_ratio``): at the optimal critic its gradient is
+    that of KL(Q_theta || P) (Poole et al. 2016, "Improved generator
+    objectives for GANs", sec. 3). For gan, js, kl, reverse_kl, neyman and
+    squared Hellinger log r is linear in V, so the generator's gradient
+    neither vanishes nor explodes with the critic's output.
   """
   div = divs.get(div)
   if mode == "minimax":
     return -jnp.mean(div.conjugate_of_activation(v_fake))
   if mode == "nonsaturating":
     return -jnp.mean(div.activation(v_fake))
+  if mode == "log_ratio":
+    if div.log_ratio is None:
+      raise ValueError(f"Divergence {div.name!r} has no density ratio (log_ratio).")
+    return -jnp.mean(div.log_ratio(v_fake))
   raise ValueError(f"Unknown generator loss mode {mode!r}; valid: "
                    f"{', '.join(GENERATOR_LOSS_MODES)}.")
 
@@ -237,6 +247,11 @@ def check(config) -> None:
   if not (isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a <= 1):
     raise errors.ConfigError(f"config.gradient_penalty_anneal = {a!r} must lie in (0, 1] "
                              "(1 = constant weight; Roth et al. anneal to 0.01).")
+  if config.generator_loss == "log_ratio" and divs.get(config.divergence).log_ratio is None:
+    raise errors.ConfigError(
+        f"config.generator_loss = 'log_ratio' needs the critic's density ratio, which "
+        f"config.divergence = {config.divergence!r} does not give (f' is not invertible "
+        "or f*' can be <= 0): use 'nonsaturating' or 'minimax'.")
   kind = config.gradient_penalty_kind
   if kind == "roth_symmetric" and config.divergence not in _SYMMETRIC_SCALE:
     raise errors.ConfigError(

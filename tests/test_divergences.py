@@ -359,3 +359,40 @@ def test_from_f_curvature_matches_the_builtin():
   v = jnp.linspace(-8.0, 8.0, 33)
   # from_f picks g = identity for KL's dom f* = R, as the built-in does.
   np.testing.assert_allclose(derived.curvature(v), divs.get("kl").curvature(v), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n in divs.names() if divs.get(n).log_ratio])
+def test_log_ratio_is_log_of_the_conjugate_slope_and_exact_at_the_optimal_critic(name):
+  """log_ratio(v) = log f*'(g(v)) (autodiff, float64), and at the optimal
+  critic g(V*) = f'(r) it returns log r."""
+  div = divs.get(name)
+  v = np.linspace(-8.0, 8.0, 161)
+  with jax.enable_x64(True):
+    slope = jax.vmap(jax.grad(div.conjugate))(div.activation(jnp.asarray(v)))
+    np.testing.assert_allclose(div.log_ratio(jnp.asarray(v)), np.log(slope),
+                               rtol=1e-6, atol=1e-9)
+    r = jnp.geomspace(0.05, 20.0, 41)
+    t_star = jax.vmap(jax.grad(div.f))(r)  # f'(r), inside dom f*
+    v_star = jnp.asarray([_inverse(div.activation, float(t)) for t in t_star])
+    np.testing.assert_allclose(div.log_ratio(v_star), np.log(r), atol=1e-6)
+
+
+def _inverse(fn, y, lo=-60.0, hi=60.0):
+  """x with fn(x) = y for an increasing fn, by bisection in float64."""
+  for _ in range(200):
+    mid = 0.5 * (lo + hi)
+    lo, hi = (mid, hi) if float(fn(jnp.float64(mid))) < y else (lo, mid)
+  return 0.5 * (lo + hi)
+
+
+def test_log_ratio_of_from_f_matches_the_builtin_and_is_refused_where_absent():
+  derived = divs.from_f("kl_again", divs.get("kl").f)  # g = identity, as the built-in's
+  v = jnp.linspace(-6.0, 6.0, 25)
+  np.testing.assert_allclose(derived.log_ratio(v), divs.get("kl").log_ratio(v),
+                             rtol=1e-4, atol=1e-5)
+  from configs import base
+  from fgan import errors, losses
+  c = base.get_base_config()
+  c.divergence, c.generator_loss = "pearson", "log_ratio"
+  with pytest.raises(errors.ConfigError, match="does not give"):
+    losses.check(c)

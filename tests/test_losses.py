@@ -47,6 +47,10 @@ def test_critic_and_generator_signs():
 @pytest.mark.parametrize("name", divs.names())
 @pytest.mark.parametrize("mode", losses.GENERATOR_LOSS_MODES)
 def test_losses_and_gradients_finite_for_large_outputs(name, mode):
+  if mode == "log_ratio" and divs.get(name).log_ratio is None:
+    with pytest.raises(ValueError, match="no density ratio"):
+      losses.generator_loss(name, jnp.zeros(3), mode)
+    return
   bound = 100.0 if name in ("gan", "js") else 30.0
   v = jnp.linspace(-bound, bound, 801, dtype=jnp.float32)
   for fn in (lambda v: losses.critic_loss(name, v, v[::-1]),
