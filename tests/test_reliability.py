@@ -219,7 +219,7 @@ def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=30",
-          "--config.eval.estimate_steps=10",
+          "--config.eval.estimate_steps=10", "--config.model.hidden=(512, 512, 512)",
           "--config.checkpoint.every_steps=2", "--config.checkpoint.keep=2",
           "--config.train.log_every=2", f"--workdir={tmp_path}"]
   env = dict(os.environ, PYTHONUNBUFFERED="1")
