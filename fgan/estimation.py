@@ -42,26 +42,32 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
              key: jax.Array, num_steps: int, batch_size: int, learning_rate: float,
              b1: float = 0.9, gradient_penalty: float = 0.0,
              eval_p: jax.Array | None = None, eval_q: jax.Array | None = None,
-             eval_samples: int = 200_000) -> Estimate:
+             eval_samples: int = 200_000, p_data=None) -> Estimate:
   """Train ``critic`` (batch -> one output per example, examples treated
   independently) by Adam(learning_rate, (b1, 0.999)) for ``num_steps`` on
   fresh batches of both samplers, maximising F (with a WGAN-GP penalty of
   weight ``gradient_penalty``); return F on ``eval_p`` and ``eval_q``
   (default: ``eval_samples`` fresh draws of each sampler) with its standard
-  error. The steps run one jitted call each (a scan around convolutions is
+  error. With ``p_data`` (a dataset's arrays), ``sample_p`` is (p_data, key,
+  n) -> x and p_data is an argument of the compiled step, not a constant
+  in it. The steps run one jitted call each (a scan around convolutions is
   slow on XLA's CPU backend)."""
   div = divergences.get(div)
   init_key, train_key, eval_key = jax.random.split(key, 3)
-  example = jax.eval_shape(lambda k: sample_p(k, 1), init_key)  # shape only: no draw
+  draw_p = sample_p if p_data is None else (lambda k, n, data: sample_p(data, k, n))
+  example = jax.eval_shape(lambda k, d: draw_p(k, 1, *d), init_key,
+                           () if p_data is None else (p_data,))  # shape only: no draw
   params = critic.init(init_key, jnp.zeros(example.shape, example.dtype))
   opt = optax.adam(learning_rate, b1=b1)
   v = lambda params, x: critic.apply(params, x)[:, 0]
   objective = losses.CriticObjective(div, gradient_penalty=gradient_penalty)
 
+  data = () if p_data is None else (p_data,)
+
   @jax.jit
-  def step(params, opt_state, key):
+  def step(params, opt_state, key, data):
     kp, kq, kgp = jax.random.split(key, 3)
-    real, fake = sample_p(kp, batch_size), sample_q(kq, batch_size)
+    real, fake = draw_p(kp, batch_size, *data), sample_q(kq, batch_size)
     eps = losses.interpolation_weights(kgp, batch_size)
     grads = jax.grad(lambda p: objective(lambda x: v(p, x), real, fake, eps)[0])(params)
     updates, opt_state = opt.update(grads, opt_state, params)
@@ -69,9 +75,9 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
 
   opt_state = opt.init(params)
   for k in jax.random.split(train_key, num_steps):
-    params, opt_state = step(params, opt_state, k)
+    params, opt_state = step(params, opt_state, k, data)
   kp, kq = jax.random.split(eval_key)
-  eval_p = sample_p(kp, eval_samples) if eval_p is None else eval_p
+  eval_p = draw_p(kp, eval_samples, *data) if eval_p is None else eval_p
   eval_q = sample_q(kq, eval_samples) if eval_q is None else eval_q
 
   @jax.jit

@@ -224,15 +224,16 @@ class Evaluator:
 
   def divergence_estimates(self, g_params) -> dict[str, float]:
     """Independent estimates of D(P || Q_theta) for the run's divergence and
-    Jensen-Shannon (fgan.estimation.estimate): for each, a fresh critic
-    (the run's critic architecture, without normalisation; WGAN-GP weight 10
-    for wasserstein) trained for eval.estimate_steps on held-out real data
-    and fresh samples, its F read on other held-out data and other samples.
-    Images: the critic trains on the first half of the test split and is
-    read on the second half against as many samples; toys: fresh draws of
-    the mixture, 100,000 each side for the reading. Keys from the seed's
-    "estimation" stream. {"heldout_divergence": F of the run's divergence,
-    "heldout_js": F of JS, each with its "_stderr"}."""
+    Jensen-Shannon (fgan.estimation.estimate), after Im et al. 2018
+    ("Quantitatively evaluating GANs with divergences proposed for
+    training"): for each, a fresh critic (the run's critic architecture,
+    without normalisation; WGAN-GP weight 10 for wasserstein) trained for
+    eval.estimate_steps on the training data against fresh samples, its F
+    then read on held-out data: images, the whole test split against as
+    many new samples; toys, 100,000 new draws of the mixture and of the
+    generator. Keys from the seed's "estimation" stream. {"heldout_divergence":
+    F of the run's divergence, "heldout_js": F of JS, each with its
+    "_stderr"}."""
     from fgan import divergences as divs  # pylint: disable=import-outside-toplevel
     from fgan import estimation, models, train  # pylint: disable=import-outside-toplevel
     c = self.config
@@ -243,22 +244,18 @@ class Evaluator:
     sample_q = lambda k, n: train.generate(self.generator, g_params,
                                            jax.random.normal(k, (n, z_dim)), shape)
     key = train.stream_key(c.seed, "estimation")
+    eval_p = eval_q = None
     if self.dataset.kind == "images":
-      half = len(self.held_out) // 2
-      fit, read = self.held_out[:half], self.held_out[half:]
-      sample_p = lambda k, n: jnp.take(fit, jax.random.randint(k, (n,), 0, half), axis=0)
-      eval_p, eval_q = read, sample_q(jax.random.fold_in(key, 0), len(read))
-    else:
-      arrays = self.dataset.arrays
-      sample_p = lambda k, n: self.dataset.sample(arrays, k, n)
-      eval_p = eval_q = None
+      eval_p = self.held_out
+      eval_q = sample_q(jax.random.fold_in(key, 0), len(eval_p))
     estimates = {}
     for i, name in enumerate(dict.fromkeys((c.divergence, "js"))):
       estimates[name] = estimation.estimate(
-          name, critic, sample_p, sample_q, jax.random.fold_in(key, i + 1),
+          name, critic, self.dataset.sample, sample_q, jax.random.fold_in(key, i + 1),
           c.eval.estimate_steps, c.train.batch_size, c.eval.estimate_learning_rate, b1=0.5,
           gradient_penalty=10.0 if divs.get(name).is_ipm else 0.0,
-          eval_p=eval_p, eval_q=eval_q, eval_samples=100_000)
+          eval_p=eval_p, eval_q=eval_q, eval_samples=100_000,
+          p_data=self.dataset.arrays)
     out = {}
     for key_name, name in (("heldout_divergence", c.divergence), ("heldout_js", "js")):
       out[key_name], out[f"{key_name}_stderr"] = estimates[name].value, estimates[name].stderr

@@ -140,7 +140,7 @@ def test_heldout_estimates_see_an_untrained_generator_far_from_the_ring():
   assert ev.divergence_estimates(g_params) == est  # keys from the seed alone
 
 
-def test_heldout_wasserstein_estimate_on_images_uses_the_test_split_halves():
+def test_heldout_wasserstein_estimate_on_images_reads_the_test_split():
   from configs import base
   c = base.wgan_gp(base.get_base_config())
   c.model.width = c.model.critic_width = 8
