@@ -373,15 +373,18 @@ def test_log_ratio_is_log_of_the_conjugate_slope_and_exact_at_the_optimal_critic
                                rtol=1e-6, atol=1e-9)
     r = jnp.geomspace(0.05, 20.0, 41)
     t_star = jax.vmap(jax.grad(div.f))(r)  # f'(r), inside dom f*
-    v_star = jnp.asarray([_inverse(div.activation, float(t)) for t in t_star])
+    v_star = _inverse(div.activation, t_star)
     np.testing.assert_allclose(div.log_ratio(v_star), np.log(r), atol=1e-6)
 
 
 def _inverse(fn, y, lo=-60.0, hi=60.0):
-  """x with fn(x) = y for an increasing fn, by bisection in float64."""
+  """x with fn(x) = y elementwise for an increasing fn, by bisection (in
+  the dtype of y)."""
+  lo, hi = jnp.full_like(y, lo), jnp.full_like(y, hi)
   for _ in range(200):
     mid = 0.5 * (lo + hi)
-    lo, hi = (mid, hi) if float(fn(jnp.float64(mid))) < y else (lo, mid)
+    below = fn(mid) < y
+    lo, hi = jnp.where(below, mid, lo), jnp.where(below, hi, mid)
   return 0.5 * (lo + hi)
 
 

@@ -383,6 +383,9 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
                                     "--config.train.log_every=10",
                                     "--config.eval.every_steps=20",
                                     "--config.checkpoint.every_steps=10",
+                                    "--config.optim.critic.learning_rate=1e-4",
+                                    "--config.optim.generator.learning_rate=1e-4",
+                                    "--config.generator_loss=nonsaturating",
                                     f"--workdir={tmp_path}").stdout
 
 
