@@ -154,10 +154,11 @@ SWEEP_DIVERGENCES = ("gan", "js", "kl", "reverse_kl", "pearson", "neyman",
 # configs/<divergence>_*.py file and every sweep variant gets them. A
 # divergence not listed trains with the config as it is.
 # "log_ratio": the generator minimises -E_Q[log r] with the critic's density
-# ratio r (fgan.losses.generator_loss): for reverse KL, squared Hellinger
-# and Jeffrey the nonsaturating loss -E_Q[g_f(V)] has gradients e^-V that
-# explode on generated points the critic rejects. Neyman chi^2 trains under
-# none of the recipes tried (RESULTS.md) and has none.
+# ratio r (fgan.losses.generator_loss): for reverse KL and squared
+# Hellinger the nonsaturating loss -E_Q[g_f(V)] has gradients e^-V that
+# explode on generated points the critic rejects; for gan, js and Jeffrey
+# it was chosen by measurement. Neyman chi^2 trains under none of the
+# recipes tried (RESULTS.md) and has none.
 _LOG_RATIO = {"generator_loss": "log_ratio"}
 # Roth et al.'s regulariser, gamma 1 annealed to 0.01 gamma (their schedule).
 _ROTH = {"gradient_penalty": 1.0, "gradient_penalty_kind": "roth",
