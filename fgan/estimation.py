@@ -55,14 +55,12 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
   div = divergences.get(div)
   init_key, train_key, eval_key = jax.random.split(key, 3)
   draw_p = sample_p if p_data is None else (lambda k, n, data: sample_p(data, k, n))
-  example = jax.eval_shape(lambda k, d: draw_p(k, 1, *d), init_key,
-                           () if p_data is None else (p_data,))  # shape only: no draw
+  data = () if p_data is None else (p_data,)
+  example = jax.eval_shape(lambda k, d: draw_p(k, 1, *d), init_key, data)  # shape only
   params = critic.init(init_key, jnp.zeros(example.shape, example.dtype))
   opt = optax.adam(learning_rate, b1=b1)
   v = lambda params, x: critic.apply(params, x)[:, 0]
   objective = losses.CriticObjective(div, gradient_penalty=gradient_penalty)
-
-  data = () if p_data is None else (p_data,)
 
   @jax.jit
   def step(params, opt_state, key, data):
