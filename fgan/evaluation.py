@@ -70,6 +70,51 @@ def classifier_score(probs) -> float:
   return float(np.exp(kl.mean()))
 
 
+def inception_score(logits, splits: int = 10, seed: int = 2020) -> tuple[float, float]:
+  """Inception score (Salimans et al. 2016) as torch-fidelity computes it:
+  the samples shuffled by np.random.RandomState(seed), then for each of
+  ``splits`` consecutive chunks exp(mean_x KL(p(y|x) || p_chunk(y))) with p
+  the softmax (float64) of the logits without bias; (mean, std) over the
+  chunks."""
+  z = np.asarray(logits, np.float64)
+  z = z[np.random.RandomState(seed).permutation(len(z))]
+  log_p = z - z.max(1, keepdims=True)
+  log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+  n, scores = len(z), []
+  for i in range(splits):
+    chunk = log_p[i * n // splits:(i + 1) * n // splits]
+    p = np.exp(chunk)
+    kl = np.sum(p * (chunk - np.log(p.mean(0, keepdims=True))), axis=1)
+    scores.append(np.exp(kl.mean()))
+  return float(np.mean(scores)), float(np.std(scores))
+
+
+def kernel_inception_distance(real_features, fake_features, subsets: int = 100,
+                              subset_size: int = 1000, degree: int = 3,
+                              coef0: float = 1.0, seed: int = 2020) -> tuple[float, float]:
+  """KID (Binkowski et al. 2018, "Demystifying MMD GANs") as torch-fidelity
+  computes it: for each of ``subsets`` pairs of subsets (drawn without
+  replacement by np.random.RandomState(seed), real then fake), the unbiased
+  MMD^2 with the kernel k(x, y) = (x.y / d + coef0)^degree,
+    sum_{i != j} (k(x_i, x_j) + k(y_i, y_j)) / (m (m - 1)) - 2 sum_ij k(x_i, y_j) / m^2;
+  (mean, std) over the subsets. In float64."""
+  real = np.asarray(real_features, np.float64)
+  fake = np.asarray(fake_features, np.float64)
+  if min(len(real), len(fake)) < subset_size:
+    raise ValueError(f"KID needs at least subset_size = {subset_size} samples of each; "
+                     f"got {len(real)} real and {len(fake)} generated.")
+  rng, d, m = np.random.RandomState(seed), real.shape[1], subset_size
+  kernel = lambda a, b: (a @ b.T / d + coef0)**degree
+  mmds = []
+  for _ in range(subsets):
+    x = real[rng.choice(len(real), m, replace=False)]
+    y = fake[rng.choice(len(fake), m, replace=False)]
+    kxx, kyy = kernel(x, x), kernel(y, y)
+    within = kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)
+    mmds.append(within / (m * (m - 1)) - 2.0 * kernel(x, y).sum() / m**2)
+  return float(np.mean(mmds)), float(np.std(mmds))
+
+
 def class_coverage(probs) -> tuple[int, float]:
   """(classes with at least half of the fair share 1/K of predicted samples,
   KL(predicted class histogram || uniform) in nats)."""

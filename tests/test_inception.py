@@ -1,0 +1,196 @@
+"""fgan.inception and the Inception metrics against torch-fidelity, the
+reference implementation (a test-only peer: `pip install torch==2.13.0` and
+`pip install --no-deps torch-fidelity==0.4.0`; skipped without them).
+
+The real weights file cannot be downloaded here, so a state dict of random
+weights with the reference's names and shapes is written with torch.save
+(both of PyTorch's file formats), loaded strictly by torch-fidelity and read
+by fgan without PyTorch.
+"""
+
+import functools
+import importlib
+import pathlib
+import sys
+import types
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from fgan import errors
+from fgan import evaluation
+from fgan import inception
+
+try:
+  import torch
+except ImportError:
+  torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed "
+                                 "(pip install torch==2.13.0)")
+
+
+@pytest.fixture(scope="module")
+def mnist_test_uint8():
+  """The first 64 real MNIST test digits, (64, 28, 28, 1) uint8."""
+  from conftest import data_config  # pylint: disable=import-outside-toplevel
+  from fgan import data  # pylint: disable=import-outside-toplevel
+  return np.asarray(data.load(data_config(name="mnist"), "test").arrays["images"][:64])
+
+
+@functools.cache
+def _torch_fidelity():
+  """torch-fidelity's feature extractor, resize and metric modules. PyPI's
+  torchvision does not import beside the CPU torch wheel on these machines
+  ('operator torchvision::nms does not exist'), and only torch-fidelity's
+  dataset and CLIP/VGG modules need it: where it fails, the package is
+  registered without running its __init__ and its I/O module (utils) by an
+  empty stand-in, so the modules below are the installed ones, unchanged."""
+  spec = importlib.util.find_spec("torch_fidelity")
+  if spec is None:
+    pytest.skip("torch-fidelity is not installed (pip install --no-deps torch-fidelity==0.4.0)")
+  try:
+    import torch_fidelity  # pylint: disable=import-outside-toplevel,unused-import
+  except (ImportError, RuntimeError):
+    for name in [n for n in sys.modules if n.startswith(("torch_fidelity", "torchvision"))]:
+      del sys.modules[name]
+    package = types.ModuleType("torch_fidelity")
+    package.__path__ = list(spec.submodule_search_locations)
+    sys.modules["torch_fidelity"] = package
+    utils = types.ModuleType("torch_fidelity.utils")
+    utils.__getattr__ = lambda name: None
+    sys.modules["torch_fidelity.utils"] = utils
+  names = ("feature_extractor_inceptionv3", "interpolate_compat_tensorflow", "metric_fid",
+           "metric_isc", "metric_kid")
+  return types.SimpleNamespace(**{n: importlib.import_module(f"torch_fidelity.{n}")
+                                  for n in names})
+
+
+def _random_state_dict(seed=0) -> dict:
+  """Random weights under the reference's names: He-scaled convolutions and
+  batch-norm statistics near (0, 1), so activations keep their scale."""
+  rng = np.random.default_rng(seed)
+  params = jax.eval_shape(inception.InceptionV3().init, jax.random.PRNGKey(0),
+                          np.zeros((1, 299, 299, 3), np.float32))["params"]
+  out = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = [p.key for p in path]
+    if names == ["fc"]:
+      out["fc.weight"] = rng.normal(0, 0.05, leaf.shape[::-1])
+      out["fc.bias"] = rng.normal(0, 0.1, leaf.shape[1])
+    elif names[-1] == "kernel":
+      kh, kw, cin, cout = leaf.shape
+      prefix = ".".join(names[:-2])
+      out[f"{prefix}.conv.weight"] = rng.normal(0, np.sqrt(2.0 / (kh * kw * cin)),
+                                                (cout, cin, kh, kw))
+      out[f"{prefix}.bn.weight"] = rng.uniform(0.8, 1.2, cout)
+      out[f"{prefix}.bn.bias"] = rng.normal(0, 0.1, cout)
+      out[f"{prefix}.bn.running_mean"] = rng.normal(0, 0.1, cout)
+      out[f"{prefix}.bn.running_var"] = rng.uniform(0.5, 1.5, cout)
+  sd = {k: torch.tensor(v, dtype=torch.float32) for k, v in out.items()}
+  for k in [k for k in sd if k.endswith(".bn.weight")]:
+    sd[k[:-len("weight")] + "num_batches_tracked"] = torch.tensor(0)
+  return sd
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+  path = tmp_path_factory.mktemp("inception") / inception.WEIGHTS_NAME
+  torch.save(_random_state_dict(), path)
+  return path
+
+
+def _eval_config(path):
+  return ml_collections.ConfigDict({"inception_weights": str(path), "feature_space": "inception"})
+
+
+def _uint8_images(n, side=28, channels=1, seed=1):
+  return np.random.default_rng(seed).integers(0, 256, (n, side, side, channels), dtype=np.uint8)
+
+
+@needs_torch
+@pytest.mark.parametrize("legacy", [False, True])
+def test_reads_both_torch_file_formats_without_torch(tmp_path, legacy):
+  sd = _random_state_dict(seed=3)
+  path = tmp_path / "w.pth"
+  torch.save(sd, path, _use_new_zipfile_serialization=not legacy)
+  read = inception.read_torch_state_dict(path)
+  assert set(read) == set(sd)
+  for k, v in sd.items():
+    np.testing.assert_array_equal(read[k], v.numpy())
+
+
+@needs_torch
+def test_reader_refuses_what_is_not_a_state_dict(tmp_path):
+  path = tmp_path / "bad.pth"
+  torch.save({"x": torch.zeros(2), "f": pathlib.Path("/")}, path)
+  with pytest.raises(ValueError, match="refusing to unpickle"):
+    inception.read_torch_state_dict(path)
+
+
+@needs_torch
+def test_resize_and_quantisation_match_the_reference(mnist_test_uint8):
+  tf = _torch_fidelity()
+  for images in (mnist_test_uint8[:64], _uint8_images(16, 32, 3)):
+    ref = tf.interpolate_compat_tensorflow.interpolate_bilinear_2d_like_tensorflow1x(
+        torch.tensor(images).permute(0, 3, 1, 2).float(), size=(299, 299), align_corners=False)
+    ours = np.asarray(inception.resize_tf1(images.astype(np.float32)))
+    np.testing.assert_allclose(ours, ref.permute(0, 2, 3, 1).numpy(), rtol=0, atol=1e-5 * 255)
+    # fgan's [-1, 1] scale quantises back to exactly the stored uint8 values
+    floats = images.astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_array_equal(np.asarray(inception.quantise(floats)), images)
+
+
+@needs_torch
+def test_features_equal_torch_fidelity_with_the_same_weights(weights, mnist_test_uint8):
+  tf = _torch_fidelity()
+  ref_model = tf.feature_extractor_inceptionv3.FeatureExtractorInceptionV3(
+      "inception-v3-compat", ["2048", "logits_unbiased"],
+      feature_extractor_weights_path=str(weights))  # strict load: names and shapes are theirs
+  images = np.concatenate([np.repeat(mnist_test_uint8[:3], 3, -1), _uint8_images(3, 40, 3)[:, :28, :28]])
+  with torch.no_grad():
+    ref = ref_model(torch.tensor(images).permute(0, 3, 1, 2).contiguous())
+  ours = inception.load(_eval_config(weights)).features_of_uint8(images, batch_size=4)
+  for a, b in zip(ours, ref):
+    b = b.numpy()
+    assert np.max(np.abs(a - b)) <= 1e-4 * np.max(np.abs(b)), np.max(np.abs(a - b))
+  # grey images give the features of their 3-channel copies
+  grey = inception.load(_eval_config(weights)).features_of_uint8(mnist_test_uint8[:3], 4)
+  np.testing.assert_allclose(grey[0], ours[0][:3], rtol=1e-6, atol=1e-6)
+
+
+@needs_torch
+def test_fid_is_kid_equal_torch_fidelity_on_the_same_features():
+  tf = _torch_fidelity()
+  rng = np.random.default_rng(0)
+  real = rng.normal(0, 1, (1200, 64)).astype(np.float32)
+  fake = (0.3 + 1.2 * rng.normal(0, 1, (1100, 64))).astype(np.float32)
+  logits = rng.normal(0, 3, (1000, 1008)).astype(np.float32)
+  stats = [tf.metric_fid.fid_features_to_statistics(torch.tensor(f)) for f in (real, fake)]
+  fid_ref = tf.metric_fid.fid_statistics_to_metric(*stats, verbose=False)
+  isc_ref = tf.metric_isc.isc_features_to_metric(torch.tensor(logits), splits=10,
+                                                 shuffle=True, rng_seed=2020)
+  kid_kwargs = dict(kid_subsets=20, kid_subset_size=500, kid_kernel="poly",
+                    kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
+                    kid_kernel_poly_coef0=1, rng_seed=2020, verbose=False)
+  kid_ref = tf.metric_kid.kid_features_to_metric(torch.tensor(real), torch.tensor(fake),
+                                                 **kid_kwargs)
+  fid = evaluation.frechet_distance_of(real, fake)
+  isc = evaluation.inception_score(logits)
+  kid = evaluation.kernel_inception_distance(real, fake, subsets=20, subset_size=500)
+  pairs = [(fid, fid_ref["frechet_inception_distance"]),
+           (isc[0], isc_ref["inception_score_mean"]), (isc[1], isc_ref["inception_score_std"]),
+           (kid[0], kid_ref["kernel_inception_distance_mean"]),
+           (kid[1], kid_ref["kernel_inception_distance_std"])]
+  for ours, ref in pairs:
+    assert abs(ours - ref) <= 1e-3 * abs(ref), (ours, ref)
+
+
+def test_missing_weights_fail_with_the_file_its_checksum_and_where_to_put_it(tmp_path):
+  with pytest.raises(errors.ConfigError) as e:
+    inception.check(_eval_config(tmp_path / "absent.pth"))
+  message = str(e.value)
+  for part in (inception.WEIGHTS_NAME, inception.WEIGHTS_SHA256, inception.WEIGHTS_URL,
+               str(tmp_path / "absent.pth"), "--config.eval.inception_weights"):
+    assert part in message
