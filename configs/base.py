@@ -92,6 +92,12 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.eval.metrics = True  # sample-quality metrics (fgan.evaluation); False = grids only
   c.eval.num_samples = 10_000  # samples per evaluation
   c.eval.grid_size = 8  # side of the sample grid (grid_size^2 samples)
+  # Image metrics' feature space: "classifier" (fgan's MNIST / Fashion-MNIST
+  # classifier, fgan.classifier) or "inception" (adds FID, Inception score
+  # and KID in the FID Inception-v3's space, as torch-fidelity computes them:
+  # fgan.inception; needs its weights file).
+  c.eval.feature_space = "classifier"
+  c.eval.inception_weights = ""  # that file; "" = $FGAN_DATA_DIR/inception/weights-inception-2015-12-05-6726825d.pth
   # At the end (with eval.metrics): independent estimates of the run's
   # divergence and of JS, each by a fresh critic trained for this many steps
   # on held-out data (fgan.evaluation.Evaluator.divergence_estimates); 0 = off.

@@ -1,7 +1,12 @@
 """Sample-quality and mode-coverage metrics, each with its uncertainty.
 
 Image metrics live in the feature space of fgan's own evaluation classifier
-(fgan.classifier), since no pretrained Inception weights are available:
+(fgan.classifier), and with eval.feature_space = "inception" also in the
+FID Inception-v3's (fgan.inception): FID, Inception score and KID as
+torch-fidelity computes them. Every evaluation records its protocol (feature
+extractor and its checksum, resizer, quantisation, reference split and its
+checksum, n_real, n_fake), so numbers of different protocols are never
+compared silently.
 
   Frechet distance (Heusel et al. 2017, "GANs trained by a two time-scale
     update rule"; TF-GAN's MNIST Frechet distance):
@@ -54,6 +59,15 @@ def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
 
 def frechet_distance_of(features1, features2) -> float:
   return frechet_distance(*gaussian_stats(features1), *gaussian_stats(features2))
+
+
+def frechet_with_stderr(real, fake, seed: int = 0) -> tuple[float, float]:
+  """(Frechet distance, its standard error over 5 bootstrap resamples of
+  both sample sets)."""
+  rng = np.random.default_rng(seed)
+  boot = [frechet_distance_of(real[rng.integers(0, len(real), len(real))],
+                              fake[rng.integers(0, len(fake), len(fake))]) for _ in range(5)]
+  return frechet_distance_of(real, fake), float(np.std(boot, ddof=1))
 
 
 def _softmax(logits):
@@ -178,12 +192,8 @@ def image_metrics(clf, fake_images, real_features, num_splits: int = 10,
                    ("class_kl_from_uniform", lambda p: class_coverage(p)[1]),
                    ("confident_share", confident_share)):
     out[name], out[f"{name}_stderr"] = with_splits(fn, probs, num_splits=num_splits)
-  fd = frechet_distance_of(real_features, fake_feat)
-  rng = np.random.default_rng(seed)
-  boot = [frechet_distance_of(real_features[rng.integers(0, len(real_features), len(real_features))],
-                              fake_feat[rng.integers(0, len(fake_feat), len(fake_feat))])
-          for _ in range(5)]
-  out["frechet_distance"], out["frechet_distance_stderr"] = fd, float(np.std(boot, ddof=1))
+  out["frechet_distance"], out["frechet_distance_stderr"] = frechet_with_stderr(
+      real_features, fake_feat, seed)
   m = min(len(real_features), len(fake_feat), 5000)
   out.update(prdc(real_features[:m], fake_feat[:m]))
   return out
@@ -216,11 +226,73 @@ def toy_metrics(samples, means, stds, num_splits: int = 10) -> dict[str, float]:
   return out
 
 
+FEATURE_SPACES = ("classifier", "inception")
+CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")
+
+
+def check(config) -> None:
+  """eval.feature_space, and for "inception" image data and the weights
+  file."""
+  from fgan import data as data_lib  # pylint: disable=import-outside-toplevel
+  from fgan import errors, inception  # pylint: disable=import-outside-toplevel
+  space = config.eval.get("feature_space", "classifier")
+  errors.check_choice("eval.feature_space", space, FEATURE_SPACES)
+  if space == "inception" and config.eval.metrics:
+    if data_lib.kind(config.data.name) != "images":
+      raise errors.ConfigError(
+          f"config.eval.feature_space = 'inception' needs image data; "
+          f"config.data.name = {config.data.name!r} is a toy mixture. Set "
+          "--config.eval.feature_space=classifier.")
+    inception.check(config.eval)
+
+
+def inception_metrics(real_features, fake_features, fake_logits, seed: int = 0) -> dict:
+  """FID (with a bootstrap standard error), Inception score (10 splits,
+  mean and std) and KID (100 subsets of 1000, mean and std), and precision,
+  recall, density, coverage in Inception space, all ``inception_``-named."""
+  out = dict(zip(("inception_fid", "inception_fid_stderr"),
+                 frechet_with_stderr(real_features, fake_features, seed)))
+  out["inception_score"], out["inception_score_std"] = inception_score(fake_logits)
+  size = min(1000, len(real_features), len(fake_features))
+  out["inception_kid"], out["inception_kid_std"] = kernel_inception_distance(
+      real_features, fake_features, subset_size=size)
+  m = min(len(real_features), len(fake_features), 5000)
+  out.update({f"inception_{k}": v for k, v in prdc(real_features[:m], fake_features[:m]).items()})
+  return out
+
+
+def _inception_reference(extractor, config, test) -> np.ndarray:
+  """pool3 features of the test split, cached under a key of the dataset,
+  split, its content checksum, the resizer, the quantisation and the
+  weights' checksum."""
+  import hashlib  # pylint: disable=import-outside-toplevel
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  from fgan import inception  # pylint: disable=import-outside-toplevel
+  key = {"dataset": config.data.name, "split": "test",
+         "content_sha256": test.info["content_sha256"], "resizer": inception.RESIZER,
+         "quantisation": inception.QUANTISATION, "extractor_sha256": extractor.sha256}
+  digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+  path = inception.default_weights_path().parent / f"reference-{digest}.npz"
+  if path.is_file():
+    with np.load(path, allow_pickle=False) as f:
+      if json.loads(str(f["key"])) == key:
+        return f["features"]
+  features, _ = extractor.features_of_uint8(np.asarray(test.arrays["images"]))
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+  np.savez(tmp, features=features, key=json.dumps(key, sort_keys=True))
+  os.replace(tmp, path)
+  return features
+
+
 class Evaluator:
   """Evaluates a generator's samples for a run's config and dataset.
 
   Images: ``eval.num_samples`` samples against the dataset's test split in
-  the evaluation classifier's feature space (fgan.classifier). Toy
+  the evaluation classifier's feature space (fgan.classifier) and, with
+  eval.feature_space = "inception", in the FID Inception's
+  (fgan.inception), its reference features cached by _inception_reference. Toy
   mixtures: modes captured and high-quality share. Samples come from a
   latent batch fixed by the seed (stream "evaluation"), so the same
   parameters always get the same numbers.
@@ -240,19 +312,33 @@ class Evaluator:
     self.info = {}
     if shared is not None:
       self.info = shared.info
-      for name in ("classifier", "real_features", "held_out", "means", "stds"):
+      for name in ("classifier", "real_features", "held_out", "means", "stds", "inception",
+                   "inception_features"):
         if hasattr(shared, name):
           setattr(self, name, getattr(shared, name))
     elif dataset.kind == "images":
-      self.classifier = classifier_lib.load_classifier(config.data)
+      from fgan import inception  # pylint: disable=import-outside-toplevel
       test = data_lib.load(config.data, "test")
       self.held_out = data_lib.as_float(test.arrays["images"])
-      _, self.real_features = self.classifier.apply(self.held_out)
-      self.info = {"classifier_sha256": self.classifier.sha256,
-                   "classifier_test_accuracy": self.classifier.test_accuracy,
-                   "classifier_source": self.classifier.source,
-                   "reference": f"{config.data.name} test split",
-                   "reference_sha256": test.info["content_sha256"]}
+      space = config.eval.get("feature_space", "classifier")
+      self.info = {"feature_space": space, "reference": f"{config.data.name} test split",
+                   "reference_sha256": test.info["content_sha256"],
+                   "n_real": len(self.held_out), "n_fake": self.num_samples}
+      if space == "classifier" or config.data.name in CLASSIFIER_DATASETS:
+        self.classifier = classifier_lib.load_classifier(config.data)
+        _, self.real_features = self.classifier.apply(self.held_out)
+        self.info.update({"classifier_sha256": self.classifier.sha256,
+                          "classifier_test_accuracy": self.classifier.test_accuracy,
+                          "classifier_source": self.classifier.source})
+      if space == "inception":
+        self.inception = inception.load(config.eval)
+        self.inception_features = _inception_reference(self.inception, config, test)
+        self.info["inception"] = {
+            "extractor": "FID Inception-v3 2015-12-05 (pool3 2048; logits 1008 without bias)",
+            "extractor_sha256": self.inception.sha256,
+            "official_weights": self.inception.official, "resizer": inception.RESIZER,
+            "quantisation": inception.QUANTISATION, "inception_score_splits": 10,
+            "kid_subsets": 100, "kid_subset_size": min(1000, self.num_samples)}
     else:
       from fgan.data import toy  # pylint: disable=import-outside-toplevel
       _, self.means, self.stds = toy.mixture_params(config.data)
@@ -263,9 +349,13 @@ class Evaluator:
 
   def __call__(self, g_params) -> dict[str, float]:
     x = self.samples(g_params)
-    if self.dataset.kind == "images":
-      return image_metrics(self.classifier, x, self.real_features)
-    return toy_metrics(x, self.means, self.stds)
+    if self.dataset.kind != "images":
+      return toy_metrics(x, self.means, self.stds)
+    out = image_metrics(self.classifier, x, self.real_features) if hasattr(
+        self, "classifier") else {}
+    if hasattr(self, "inception"):
+      out.update(inception_metrics(self.inception_features, *self.inception.features(x)))
+    return out
 
   def divergence_estimates(self, g_params) -> dict[str, float]:
     """Independent estimates of D(P || Q_theta) for the run's divergence and

@@ -87,9 +87,12 @@ def _max_pool(x, stride, padding=0):
 
 def _avg_pool_excluding_padding(x):
   """3x3 average, stride 1, padding 1, the padded zeros not counted."""
-  window = lambda v: jax.lax.reduce_window(v, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1),
-                                           [(0, 0), (1, 1), (1, 1), (0, 0)])
-  return window(x) / window(jnp.ones(x.shape[:3] + (1,), x.dtype))
+  h, w = x.shape[1:3]
+  ones = np.pad(np.ones((h, w), np.float32), 1)
+  counts = sum(ones[a:a + h, b:b + w] for a in range(3) for b in range(3))
+  total = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1),
+                                [(0, 0), (1, 1), (1, 1), (0, 0)])
+  return total / counts[None, :, :, None]
 
 
 def _chain(x, *convs):
@@ -369,12 +372,12 @@ class Extractor:
     model = InceptionV3()
     self._apply = jax.jit(lambda p, q: model.apply({"params": p}, preprocess(q)))
 
-  def features(self, images, batch_size: int = 200) -> tuple[np.ndarray, np.ndarray]:
+  def features(self, images, batch_size: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """[-1, 1] NHWC images -> (pool3 (N, 2048), logits without bias (N,
     1008)), quantised to uint8 first."""
     return self.features_of_uint8(np.asarray(quantise(images)), batch_size)
 
-  def features_of_uint8(self, values, batch_size: int = 200):
+  def features_of_uint8(self, values, batch_size: int = 25):
     values = np.asarray(values, np.float32)
     n = len(values)
     pad = (-n) % batch_size

@@ -12,6 +12,7 @@ import math
 from fgan import compute
 from fgan import data
 from fgan import errors
+from fgan import evaluation
 from fgan import losses
 from fgan import models
 from fgan import optimizers
@@ -33,6 +34,7 @@ def validate(config, num_seeds: int = 1) -> None:
   optimizers.check(config.optim)
   parallel.check(config, num_seeds)
   compute.check(config.compute)
+  evaluation.check(config)
   for field in _POSITIVE_INTS:
     section, key = field.split(".")
     errors.check_int(field, config[section][key], 1)

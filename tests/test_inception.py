@@ -34,7 +34,7 @@ needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed "
 @pytest.fixture(scope="module")
 def mnist_test_uint8():
   """The first 64 real MNIST test digits, (64, 28, 28, 1) uint8."""
-  from conftest import data_config  # pylint: disable=import-outside-toplevel
+  from tests.conftest import data_config  # pylint: disable=import-outside-toplevel
   from fgan import data  # pylint: disable=import-outside-toplevel
   return np.asarray(data.load(data_config(name="mnist"), "test").arrays["images"][:64])
 
@@ -194,3 +194,57 @@ def test_missing_weights_fail_with_the_file_its_checksum_and_where_to_put_it(tmp
   for part in (inception.WEIGHTS_NAME, inception.WEIGHTS_SHA256, inception.WEIGHTS_URL,
                str(tmp_path / "absent.pth"), "--config.eval.inception_weights"):
     assert part in message
+
+
+def test_a_run_selecting_inception_metrics_without_weights_fails_before_anything(tmp_path):
+  from fgan import validation  # pylint: disable=import-outside-toplevel
+  from configs import base  # pylint: disable=import-outside-toplevel
+  c = base.get_base_config()
+  c.eval.feature_space = "inception"
+  c.eval.inception_weights = str(tmp_path / "nowhere.pth")
+  with pytest.raises(errors.ConfigError, match=inception.WEIGHTS_SHA256):
+    validation.validate(c)
+  c.eval.feature_space = "inceptio"
+  with pytest.raises(errors.ConfigError, match="eval.feature_space"):
+    validation.validate(c)
+
+
+@needs_torch
+def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkeypatch):
+  """A generator's samples evaluated in both feature spaces; the reference
+  features are cached and reused. The test split is cut to 48 digits to
+  keep the Inception passes short."""
+  from configs import base  # pylint: disable=import-outside-toplevel
+  from fgan import data, models, train  # pylint: disable=import-outside-toplevel
+  load = data.load
+
+  def short_test_split(config, split="train", *args, **kwargs):
+    ds = load(config, split, *args, **kwargs)
+    if split == "test":
+      ds.arrays["images"] = ds.arrays["images"][:48]
+    return ds
+
+  monkeypatch.setattr(data, "load", short_test_split)
+  c = base.get_base_config()
+  c.eval.num_samples = 48
+  c.eval.feature_space = "inception"
+  c.eval.inception_weights = str(weights)
+  dataset = data.load(c.data)
+  generator, critic = models.build(c.model, dataset.shape)
+  state = train.create_state(c, generator, critic, dataset.shape)
+  evaluator = evaluation.Evaluator(c, dataset, generator)
+  metrics = evaluator(state.g_ema_params)
+  for k in ("inception_fid", "inception_fid_stderr", "inception_score", "inception_score_std",
+            "inception_kid", "inception_kid_std", "inception_precision", "frechet_distance",
+            "confident_share"):
+    assert np.isfinite(metrics[k]), k
+  assert metrics["inception_fid"] > 0 and metrics["inception_kid"] > 0
+  assert 1.0 <= metrics["inception_score"] <= 1008
+  protocol = evaluator.info["inception"]
+  assert protocol["extractor_sha256"] == inception._sha256_file(weights)
+  assert protocol["official_weights"] is False and evaluator.info["n_real"] == 48
+  cached = list(inception.default_weights_path().parent.glob("reference-*.npz"))
+  assert len(cached) == 1
+  again = evaluation.Evaluator(c, dataset, generator)
+  np.testing.assert_array_equal(again.inception_features, evaluator.inception_features)
+  assert again(state.g_ema_params)["inception_fid"] == metrics["inception_fid"]
