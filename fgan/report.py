@@ -56,12 +56,33 @@ def collect(sweep_dir) -> dict:
         "curves": [r for r in writers.read_metrics(workdir)
                    if any(k.startswith("eval/") for k in r)],
         "data_sha256": summary["data"]["content_sha256"],
+        "protocol": protocol(summary.get("eval_info") or {}),
         "versions": (_read_json(workdir / "run.json") or {}).get("versions", {}),
         "num_steps": config["train"]["num_steps"]})
   if not out:
     raise FileNotFoundError(f"No sweep member work directories under {sweep_dir} "
                             "(expected <variant>/seed<s>/config.json).")
   return out
+
+
+def protocol(eval_info: dict) -> str:
+  """How a run's metrics were computed, in one line: feature space,
+  extractors and their checksums, resizer, quantisation, reference split
+  and its checksum, n_real, n_fake (fgan.evaluation.Evaluator.info)."""
+  if "reference" not in eval_info:
+    return "toy metrics" if eval_info else "no evaluation"
+  parts = [f"feature space {eval_info.get('feature_space', 'classifier')}"]
+  if "classifier_sha256" in eval_info:
+    parts.append(f"classifier {eval_info['classifier_sha256'][:12]}")
+  if "inception" in eval_info:
+    i = eval_info["inception"]
+    parts.append(f"Inception {i['extractor_sha256'][:12]}"
+                 + ("" if i["official_weights"] else " (not the published weights)")
+                 + f", {i['resizer']}, {i['quantisation']}")
+  parts.append(f"reference {eval_info['reference']} {eval_info['reference_sha256'][:12]}")
+  parts.append(f"n_real {eval_info.get('n_real', '?')}, n_fake "
+               f"{eval_info.get('n_fake', eval_info.get('num_samples', '?'))}")
+  return "; ".join(parts)
 
 
 def aggregate(collected: dict) -> tuple[list[str], list[dict]]:
@@ -108,6 +129,11 @@ def write_tables(sweep_dir, metrics: list[str], rows: list[dict], provenance: di
          f"{', '.join(m for m, _ in RANKING if m in metrics)}. Data sha256 "
          f"{', '.join(provenance['data_sha256'])}; "
          + ", ".join(f"{k} {v}" for k, v in sorted(provenance["versions"].items())) + "."]
+  protocols = provenance.get("protocols", [])
+  if len(protocols) > 1:
+    md.append("WARNING: the runs' metrics were computed under different protocols "
+              "and are not comparable:")
+  md += [f"Protocol: {p}." for p in protocols]
   (sweep_dir / "results.md").write_text("\n".join(md) + "\n")
   tex_escape = lambda s: s.replace("_", r"\_").replace("=", r"$=$")
   tex = [r"\begin{tabular}{l" + "r" * (len(metrics) + 1) + "}", r"\toprule",
@@ -190,7 +216,8 @@ def write(sweep_dir) -> list[dict]:
       "seeds": sorted({r["seed"] for r in runs}),
       "data_sha256": sorted({r["data_sha256"] for r in runs}),
       "versions": runs[0]["versions"] if runs else {},
-      "num_steps": sorted({r["num_steps"] for r in runs})}
+      "num_steps": sorted({r["num_steps"] for r in runs}),
+      "protocols": sorted({r["protocol"] for r in runs})}
   write_tables(sweep_dir, metrics, rows, provenance)
   pathlib.Path(sweep_dir, "results.json").write_text(json.dumps(
       {"rows": rows, "provenance": provenance,

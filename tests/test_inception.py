@@ -248,3 +248,24 @@ def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkey
   again = evaluation.Evaluator(c, dataset, generator)
   np.testing.assert_array_equal(again.inception_features, evaluator.inception_features)
   assert again(state.g_ema_params)["inception_fid"] == metrics["inception_fid"]
+
+
+def test_sweep_tables_stamp_the_protocol_and_flag_a_mix(tmp_path):
+  from fgan import report  # pylint: disable=import-outside-toplevel
+  base = {"feature_space": "classifier", "classifier_sha256": "a" * 64,
+          "reference": "mnist test split", "reference_sha256": "b" * 64, "n_real": 10000,
+          "n_fake": 10000}
+  with_inception = dict(base, feature_space="inception", inception={
+      "extractor_sha256": inception.WEIGHTS_SHA256, "official_weights": True,
+      "resizer": inception.RESIZER, "quantisation": inception.QUANTISATION})
+  one, two = report.protocol(base), report.protocol(with_inception)
+  assert "classifier aaaaaaaaaaaa" in one and "n_fake 10000" in one and "Inception" not in one
+  assert inception.WEIGHTS_SHA256[:12] in two and inception.RESIZER in two
+  rows = [{"variant": "js", "n": 1, "failed": 0, "m_mean": 1.0, "m_std": 0.0}]
+  provenance = {"seeds": [0], "data_sha256": ["c"], "versions": {}, "protocols": [one]}
+  report.write_tables(tmp_path, ["m"], rows, provenance)
+  md = (tmp_path / "results.md").read_text()
+  assert f"Protocol: {one}." in md and "WARNING" not in md
+  report.write_tables(tmp_path, ["m"], rows, dict(provenance, protocols=[one, two]))
+  md = (tmp_path / "results.md").read_text()
+  assert "not comparable" in md and f"Protocol: {two}." in md
