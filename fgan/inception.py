@@ -31,7 +31,6 @@ sqrt(var + 1e-3).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import os
 import pathlib
@@ -387,14 +386,6 @@ class Extractor:
     return tuple(np.concatenate([o[k] for o in outs])[:n] for k in range(2))
 
 
-def _sha256_file(path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
-
-
 def load(eval_config) -> Extractor:
   """The extractor for eval.inception_weights: the cached conversion
   ($FGAN_DATA_DIR/inception/converted-<sha256>.npz) if there is one, else
@@ -403,7 +394,8 @@ def load(eval_config) -> Extractor:
   comparable with the literature)."""
   path = weights_path(eval_config)
   check(eval_config)
-  sha = _sha256_file(path)
+  from fgan.data import images  # pylint: disable=import-outside-toplevel
+  sha = images.sha256_file(path)
   cache = default_weights_path().parent / f"converted-{sha}.npz"
   if cache.is_file():
     flat = dict(np.load(cache, allow_pickle=False))

@@ -216,6 +216,7 @@ def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkey
   keep the Inception passes short."""
   from configs import base  # pylint: disable=import-outside-toplevel
   from fgan import data, models, train  # pylint: disable=import-outside-toplevel
+  from fgan.data import images  # pylint: disable=import-outside-toplevel
   load = data.load
 
   def short_test_split(config, split="train", *args, **kwargs):
@@ -241,7 +242,7 @@ def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkey
   assert metrics["inception_fid"] > 0 and metrics["inception_kid"] > 0
   assert 1.0 <= metrics["inception_score"] <= 1008
   protocol = evaluator.info["inception"]
-  assert protocol["extractor_sha256"] == inception._sha256_file(weights)
+  assert protocol["extractor_sha256"] == images.sha256_file(weights)
   assert protocol["official_weights"] is False and evaluator.info["n_real"] == 48
   cached = list(inception.default_weights_path().parent.glob("reference-*.npz"))
   assert len(cached) == 1
