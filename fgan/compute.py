@@ -22,7 +22,7 @@ CONV_IMPLS = ("auto",) + models.CONV_IMPLS
 class Compute:
   """Resolved switches: conv_impl (fgan.models.CONV_IMPLS), steps_per_call
   (train steps per compiled call), compiler_options (XLA options of every
-  compiled train and evaluation program)."""
+  compiled train program and of the Inception network, fgan.inception)."""
   conv_impl: str
   steps_per_call: int
   compiler_options: dict
@@ -51,9 +51,10 @@ def resolve(compute_config, num_seeds: int = 1) -> Compute:
 def compiler_options() -> dict:
   """XLA options for fgan's compiled programs on this backend. On CPUs,
   XLA's YNNPACK fusions off: its convolutions run slower than XLA's own
-  (Eigen's) there, 1.2x the DCGAN step's time at batch 64
-  (experiments/RESULTS.md, Benchmark); the values agree to float32 rounding
-  (tests/test_models.py). An XLA without the option (jaxlib before 0.9) gets
+  (Eigen's) there, 1.2x the DCGAN step's time at batch 64 and 2.9x the FID
+  Inception network's (experiments/RESULTS.md, Benchmark; Inception
+  metrics); the values agree to float32 rounding (tests/test_models.py,
+  tests/test_inception.py). An XLA without the option (jaxlib before 0.9) gets
   none. jax.pmap takes no options: a pmapped step keeps XLA's defaults."""
   if jax.default_backend() != "cpu":
     return {}

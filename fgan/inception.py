@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from fgan import compute
 from fgan import errors
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -369,7 +370,8 @@ class Extractor:
 
   def __post_init__(self):
     model = InceptionV3()
-    self._apply = jax.jit(lambda p, q: model.apply({"params": p}, preprocess(q)))
+    self._apply = jax.jit(lambda p, q: model.apply({"params": p}, preprocess(q)),
+                          compiler_options=compute.compiler_options())
 
   def features(self, images, batch_size: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """[-1, 1] NHWC images -> (pool3 (N, 2048), logits without bias (N,
