@@ -11,6 +11,7 @@ by fgan without PyTorch.
 import functools
 import importlib
 import pathlib
+import subprocess
 import sys
 import types
 
@@ -209,6 +210,7 @@ def test_a_run_selecting_inception_metrics_without_weights_fails_before_anything
     validation.validate(c)
 
 
+@pytest.mark.slow
 @needs_torch
 def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkeypatch):
   """A generator's samples evaluated in both feature spaces; the reference
@@ -270,3 +272,23 @@ def test_sweep_tables_stamp_the_protocol_and_flag_a_mix(tmp_path):
   report.write_tables(tmp_path, ["m"], rows, dict(provenance, protocols=[one, two]))
   md = (tmp_path / "results.md").read_text()
   assert "not comparable" in md and f"Protocol: {two}." in md
+
+
+def test_evaluate_cli_in_inception_space_without_weights_says_where_to_get_them(tmp_path):
+  """experiments.evaluate --feature_space=inception on a finished run's work
+  directory, with no weights file: one message naming the file and its
+  SHA-256, exit 2, before any data, model or checkpoint is loaded and
+  without writing into the run's directory."""
+  from configs import js_mnist  # pylint: disable=import-outside-toplevel
+  from fgan import workdir  # pylint: disable=import-outside-toplevel
+  workdir.write_json(tmp_path / "config.json", js_mnist.get_config().to_dict())
+  before = sorted(p.name for p in tmp_path.iterdir())
+  out = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}",
+                        "--feature_space=inception",
+                        f"--inception_weights={tmp_path / 'absent.pth'}"],
+                       cwd=pathlib.Path(__file__).parents[1], capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 2, out.stderr
+  assert inception.WEIGHTS_SHA256 in out.stderr and "absent.pth" in out.stderr
+  assert "Traceback" not in out.stderr
+  assert sorted(p.name for p in tmp_path.iterdir()) == before
