@@ -1,13 +1,27 @@
 """Shared fixtures and helpers: a private data cache per test session, small
 run configs, data configs and a Fashion-MNIST IDX fixture."""
 
+import atexit
 import gzip
 import hashlib
 import os
+import shutil
 import struct
+import tempfile
 
 import numpy as np
 import pytest
+
+# One XLA compilation cache for the session and the subprocesses it starts
+# (they inherit the environment): many tests compile the same tiny programs,
+# and a cached executable is the compiled one, so results are unchanged. Set
+# before anything imports jax; fresh for every session, so a session's time
+# is what CI's clean clone takes.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="fgan-xla-cache-")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -74,6 +74,7 @@ def single(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["pmap", "mesh"])
 def test_eight_devices_equal_one_device(single, tmp_path, mode):
   _run(tmp_path, "--config.train.num_steps=8", f"--config.parallel.mode={mode}",
@@ -81,6 +82,7 @@ def test_eight_devices_equal_one_device(single, tmp_path, mode):
   _assert_close(_params(tmp_path, 8), _params(single, 8))
 
 
+@pytest.mark.slow
 def test_checkpoint_from_eight_devices_resumes_on_one(single, tmp_path):
   _run(tmp_path, "--config.train.num_steps=4", "--config.parallel.mode=pmap", devices=8)
   out = _run(tmp_path, "--config.train.num_steps=8")
@@ -102,6 +104,7 @@ def _two_processes(workdir):
   return [(p.returncode, err) for p, err in zip(procs, errs)]
 
 
+@pytest.mark.slow
 def test_two_processes_with_jax_distributed_equal_one(single, tmp_path):
   results = _two_processes(tmp_path / "a")
   if any(code for code, _ in results):  # the free port may be taken meanwhile
@@ -128,6 +131,7 @@ def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
   assert out.returncode == 2 and "8 devices are present" in out.stderr
 
 
+@pytest.mark.slow
 def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path):
   """Every divergence family x gradient penalty kind x output penalty
   (one_step_matrix.COMBINATIONS), under pmap and mesh on 2 and 8 devices:

@@ -124,6 +124,7 @@ def test_errors_come_before_compilation(tmp_path):
   assert not (tmp_path / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_nonfinite_stop_keeps_the_good_checkpoint_and_skip_resumes_from_it(tmp_path):
   args = ["--config=configs/kl_ring8.py", "--config.train.num_steps=200",
           "--config.eval.estimate_steps=10",
@@ -167,6 +168,7 @@ def test_skip_mode_counts_rejected_steps_and_keeps_parameters_finite(tmp_path):
   assert int(state.first_nonfinite_step) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=100000",
@@ -215,6 +217,7 @@ def test_signal_after_the_steps_sync_saves_fresh_state_next_step(tmp_path, monke
   assert [int(p.name) for p in (tmp_path / "checkpoints").glob("[0-9]*")] == [21]
 
 
+@pytest.mark.slow
 def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
@@ -389,6 +392,7 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
                                     f"--workdir={tmp_path}").stdout
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path):
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=100000",
           "--config.eval.estimate_steps=10",

@@ -68,6 +68,7 @@ def test_estimate_std_is_zero_when_q_equals_p():
     assert gaussian_fit.estimate_std(name, log_p, 0.5, 2.0) < 1e-6
 
 
+@pytest.mark.slow
 def test_gaussian_fit_script_learns_the_exact_minimisers(tmp_path):
   # Reverse KL's minimiser (0.955, 2.015) is far from the generator's start
   # at P's moments (0.5, 2.09): the fit has to travel to it.
@@ -98,6 +99,7 @@ def test_total_variation_fit_needs_the_output_penalty():
   assert abs(fits[0.0][1] - sigma_star) > 0.5
 
 
+@pytest.mark.slow
 def test_parallel_lines_estimates_match_closed_forms(tmp_path):
   _script("parallel_lines", "--thetas=0,1", "--num_steps=1500", f"--out={tmp_path}")
   rows = {(r["divergence"], float(r["theta"])): r for r in _rows(tmp_path / "parallel_lines.csv")}
@@ -121,6 +123,7 @@ def test_cross_entropy_vs_kl_demo(tmp_path):
   assert "| 2.1880 | 0.9082 | 2.1880, 0.9082 |" in md
 
 
+@pytest.mark.slow
 def test_mode_collapse_table(tmp_path):
   _script("mode_collapse", f"--out={tmp_path}", "--names=js,wgan_gp", "--num_steps=30",
           "--hidden=32,32", "--estimate_steps=10")

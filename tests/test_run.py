@@ -94,6 +94,7 @@ def test_run_saved_before_a_field_was_added_resumes(tmp_path):
     loop.run(toy_config(steps=30, gradient_penalty_kind="r1"), tmp_path, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_overrides_and_unknown_keys(tmp_path):
   args = ("--config=configs/js_ring8.py", "--config.train.num_steps=20",
           "--config.eval.estimate_steps=10",
@@ -129,6 +130,7 @@ def test_default_workdir_is_stable_and_tracks_overrides():
       run.default_workdir(c, "configs/js_ring8.py"))
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   args = ["--config=configs/js_ring8.py", "--config.train.num_steps=400",
           "--config.eval.estimate_steps=10",

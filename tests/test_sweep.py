@@ -9,6 +9,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from configs import base
 from fgan import loop
@@ -55,6 +56,7 @@ def _tiny_sweep(steps=40, seeds=(0, 1)):
   return s
 
 
+@pytest.mark.slow
 def test_sweep_trains_resumes_skips_and_reports(tmp_path, capsys):
   # Seed 1 of js was interrupted at step 20: the sweep resumes it alone and
   # trains seed 0 from scratch (they are at different steps).
@@ -139,6 +141,7 @@ def test_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
   assert "diverged" in (tmp_path / "results.md").read_text()
 
 
+@pytest.mark.slow
 def test_sweep_command_line(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "experiments.sweep", "--config=configs/sweep_ring8.py",

@@ -141,6 +141,7 @@ def _assert_each_key_used_once(uses):
     assert ok, f"key {np.frombuffer(key, np.uint32)} used by {ops}"
 
 
+@pytest.mark.slow
 def test_train_step_uses_each_key_once(monkeypatch):
   c = toy_config(**{"train.n_critic": 3, "gradient_penalty": 1.0})
   ds, g, d, state = _setup(c)
