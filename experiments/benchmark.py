@@ -1,6 +1,7 @@
 r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
 
   python -m experiments.benchmark [--sections=peak,toy,dcgan,dcgan64] [--seeds=8] [--rounds=3]
+      [--nopeer]
 
 Sections (each prints its figures; all run through fgan.parallel.Runner,
 the path experiments.run and experiments.sweep use):
@@ -72,6 +73,9 @@ _SECONDS = flags.DEFINE_float("seconds", 3.0, "Timing length of each measurement
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Measurements of each timer, taken in turn "
                                "with the ones it is compared with; medians are reported.")
 _THREADS = flags.DEFINE_integer("torch_threads", 0, "PyTorch threads (0 = cores).")
+_PEER = flags.DEFINE_bool("peer", True, "Time PyTorch beside fgan. --nopeer times fgan "
+                          "alone, with no torch in the process: for comparing jax versions "
+                          "(jax 0.7.1's CPU thread pool slows a PyTorch peer beside it).")
 
 
 def matmul_peak(n: int, precision: str | None = None, seconds: float = 3.0) -> float:
@@ -268,7 +272,10 @@ class Peer:
 
 
 def make_peer():
-  """A Peer, or None (with a note) without torch."""
+  """A Peer, or None (with a note) without torch or with --nopeer."""
+  if not _PEER.value:
+    print("peer: --nopeer; PyTorch figures skipped.")
+    return None
   try:
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError:
