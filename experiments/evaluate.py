@@ -75,7 +75,7 @@ def evaluate_workdir(workdir, step=None, num_samples=None, feature_space=None,
   seconds = {"set_up": set_up - start, "evaluation": time.perf_counter() - set_up}
   results = {"step": step, "num_samples": config.eval.num_samples, "metrics": metrics,
              "seconds": seconds, **evaluator.info}
-  suffix = "_inception" if config.eval.feature_space == "inception" else ""
+  suffix = "_inception" if config.eval.get("feature_space") == "inception" else ""
   (workdir / f"eval_step_{step}{suffix}.json").write_text(json.dumps(results, indent=1))
   return results
 

@@ -43,7 +43,8 @@ RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "train.on_nonfinite",
 ADDED_FIELDS = {"critic_output_penalty": 0.0, "gradient_penalty_kind": "wgan_gp",
                 "gradient_penalty_anneal": 1.0,
                 "data.resize": 0, "model.generator_extra_convs": 0,
-                "model.critic_extra_convs": 0}
+                "model.critic_extra_convs": 0, "eval.estimate_steps": 0,
+                "eval.feature_space": "classifier", "eval.inception_weights": ""}
 # Fields of earlier versions that changed no result and are no longer in the
 # schema (now under compute.): dropped from saved configs.
 RETIRED_FIELDS = ("model.conv_impl", "model.conv_chunk", "train.steps_per_call")
