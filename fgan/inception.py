@@ -348,7 +348,8 @@ def missing_weights_message(path) -> str:
           f"(SHA-256 {WEIGHTS_SHA256}), not found at {path}. Download it from "
           f"{WEIGHTS_URL} (pytorch-fid's pt_inception-2015-12-05-6726825d.pth is the same "
           f"network) and put it at {default_weights_path()}, or pass its path as "
-          "--config.eval.inception_weights=PATH; or set --config.eval.feature_space=classifier.")
+          "--config.eval.inception_weights=PATH (experiments.evaluate: "
+          "--inception_weights=PATH); or set --config.eval.feature_space=classifier.")
 
 
 def check(eval_config) -> None:
