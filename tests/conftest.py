@@ -5,6 +5,7 @@ import atexit
 import gzip
 import hashlib
 import os
+import pathlib
 import shutil
 import struct
 import tempfile
@@ -22,6 +23,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository: cwd of subprocesses
 
 
 @pytest.fixture(scope="session", autouse=True)

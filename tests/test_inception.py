@@ -23,6 +23,7 @@ import pytest
 from fgan import errors
 from fgan import evaluation
 from fgan import inception
+from tests.conftest import ROOT
 
 try:
   import torch
@@ -286,8 +287,7 @@ def test_evaluate_cli_in_inception_space_without_weights_says_where_to_get_them(
   out = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}",
                         "--feature_space=inception",
                         f"--inception_weights={tmp_path / 'absent.pth'}"],
-                       cwd=pathlib.Path(__file__).parents[1], capture_output=True, text=True,
-                       timeout=120)
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert out.returncode == 2, out.stderr
   assert inception.WEIGHTS_SHA256 in out.stderr and "absent.pth" in out.stderr
   assert "Traceback" not in out.stderr

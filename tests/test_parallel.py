@@ -5,7 +5,6 @@ processes joined by jax.distributed on localhost with gloo collectives.
 """
 
 import os
-import pathlib
 import socket
 import subprocess
 import sys
@@ -19,8 +18,8 @@ from fgan import checkpoint
 from fgan import data
 from fgan import models
 from fgan import train
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 # A DCGAN with batch norm in both networks, so synchronised statistics matter.
 # Kept small: Adam's first steps move each parameter by about +-lr whatever the
 # gradient's size, so a gradient that is ~0 can flip sign under the different

@@ -29,8 +29,8 @@ from tests.conftest import comparable
 from tests.conftest import data_config
 from tests.conftest import fashion_fixture
 from tests.conftest import toy_config
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _cli(*args, timeout=300):

@@ -3,7 +3,6 @@
 import csv
 import math
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -15,8 +14,8 @@ import pytest
 from fgan import gaussian_fit
 from fgan import information
 from fgan.data import toy
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 _MIXTURE = ml_collections.ConfigDict({"name": "mixture1d", "means": [-1.0, 2.0],
                                       "stds": [0.5, 1.0], "weights": [0.5, 0.5]})
 

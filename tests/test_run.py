@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -12,19 +11,15 @@ import jax
 import numpy as np
 import pytest
 
-from fgan import checkpoint
 from fgan import errors
-from fgan import data
 from fgan import loop
-from fgan import train
-from fgan import validation
 from fgan import workdir
 from fgan import writers
 from tests.conftest import comparable
 from tests.conftest import final_state
 from tests.conftest import toy_config
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _run_cli(*args, timeout=300):

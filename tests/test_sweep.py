@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -19,8 +18,8 @@ from fgan import writers
 from tests.conftest import toy_config
 from tests.conftest import comparable
 from tests.conftest import final_state
+from tests.conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _max_difference(a, b):
