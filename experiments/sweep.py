@@ -3,6 +3,7 @@ r"""Run a sweep over divergences and seeds, then write its tables and plots.
   python -m experiments.sweep --config=configs/sweep_ring8.py
   python -m experiments.sweep --config=configs/sweep_mnist.py --sweep_dir=runs/sweeps/mnist
   python -m experiments.sweep --config=configs/sweep_ring8.py --config.seeds='(0,1,2,3,4)'
+  python -m experiments.sweep --config=configs/sweep_mnist.py --variants=gan,js
 
 Each member run gets its own work directory SWEEP_DIR/<variant>/seed<s>/.
 Rerunning the same command skips finished members and resumes unfinished
@@ -27,6 +28,9 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Sweep config (configs
 _SWEEP_DIR = flags.DEFINE_string("sweep_dir", None, "Sweep directory (default: runs/sweeps/<config>).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Move aside member work directories "
                                "that hold runs of a different config.")
+_VARIANTS = flags.DEFINE_list("variants", [], "Train only these variants (comma-separated "
+                               "names, e.g. gan,js; default all); the tables cover every "
+                               "finished member.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -38,7 +42,7 @@ def main(argv):
   sweep_dir = pathlib.Path(_SWEEP_DIR.value or pathlib.Path("runs") / "sweeps" / stem)
   try:
     sweep.run(_CONFIG.value, sweep_dir, overwrite=_OVERWRITE.value,
-              progress=sys.stderr.isatty())
+              progress=sys.stderr.isatty(), only=tuple(_VARIANTS.value))
   except (errors.FganError, OSError) as e:
     sys.exit(cli.report_error(e))
   report.write(sweep_dir)

@@ -108,10 +108,18 @@ def groups(sweep_config, variant_members: list[Member]) -> list[list[Member]]:
   return [ms[i:i + size] for ms in by_step.values() for i in range(0, len(ms), size)]
 
 
-def run(sweep_config, sweep_dir, overwrite: bool = False, progress: bool = True) -> dict:
-  """Train every member not yet finished; {variant: [summaries]}."""
+def run(sweep_config, sweep_dir, overwrite: bool = False, progress: bool = True,
+        only: tuple[str, ...] = ()) -> dict:
+  """Train every member not yet finished; {variant: [summaries]}. ``only``:
+  train just the members of these variants (names of sweep_config.variants;
+  () = all); sweep.json still records the whole sweep."""
   sweep_dir = pathlib.Path(sweep_dir)
-  all_members = members(sweep_config, sweep_dir)
+  unknown = sorted(set(only) - set(sweep_config.variants))
+  if unknown:
+    raise errors.ConfigError(f"Variants {unknown} are not in this sweep; its variants: "
+                             f"{', '.join(sweep_config.variants)}.")
+  all_members = [m for m in members(sweep_config, sweep_dir)
+                 if not only or m.variant.split("__")[0] in only]
   sweep_dir.mkdir(parents=True, exist_ok=True)
   (sweep_dir / "sweep.json").write_text(
       json.dumps(sweep_config.to_dict(), indent=1, sort_keys=True, default=str))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from configs import base
+from fgan import errors
 from fgan import loop
 from fgan import report
 from fgan import sweep
@@ -125,6 +126,17 @@ def test_grid_crosses_fields_with_variants(tmp_path):
                    "wgan_gp__train.batch_size=32", "wgan_gp__train.batch_size=64"]
   assert sweep.variants(s)["js__train.batch_size=32"].train.batch_size == 32
   assert len(sweep.members(s, tmp_path)) == 8
+
+
+def test_only_named_variants_train_and_an_unknown_name_stops_first(tmp_path):
+  with pytest.raises(errors.ConfigError, match=r"\['hellinger'\] are not in this sweep"):
+    sweep.run(_tiny_sweep(steps=10, seeds=(0,)), tmp_path / "none", only=("hellinger",))
+  assert not (tmp_path / "none").exists()
+  results = sweep.run(_tiny_sweep(steps=10, seeds=(0,)), tmp_path, progress=False,
+                      only=("wgan_gp",))
+  assert sorted(results) == ["wgan_gp"] and not (tmp_path / "js").exists()
+  assert sorted(json.loads((tmp_path / "sweep.json").read_text())["variants"]) == [
+      "js", "wgan_gp"]
 
 
 def test_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
