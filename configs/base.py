@@ -30,6 +30,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   # 2018's drift term; keeps a saturating critic such as total variation's
   # alive); 0 = off.
   c.critic_output_penalty = 0.0
+  # Confine the critic's raw output V to (-c, c) as c tanh(V / c) in the
+  # critic's and the generator's losses (fgan.losses.bounded_output): T =
+  # g_f(V) then stays a margin inside dom f*, and F finite where P and Q
+  # have disjoint supports (Neyman chi^2); 0 = off.
+  c.critic_output_bound = 0.0
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"  # "mnist" | "fashion_mnist" | "tfds:<name>" | "mixture1d" | "ring8" | "grid25"

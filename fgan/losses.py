@@ -65,6 +65,22 @@ def generator_loss(div, v_fake: jax.Array,
                    f"{', '.join(GENERATOR_LOSS_MODES)}.")
 
 
+def bounded_output(v: jax.Array, bound: float) -> jax.Array:
+  """c tanh(V / c) for bound c > 0 (V itself for c = 0): the critic's raw
+  output confined smoothly to (-c, c), so T = g_f(V) stays in the compact
+  set g_f([-c, c]) inside dom f*, where f* and its derivatives are bounded.
+
+  For a divergence whose variational bound is unbounded when P and Q_theta
+  have disjoint supports (Neyman chi^2 = int (q - p)^2 / p: its critic
+  gains 2 e^{-V/2} without limit as V -> -inf on generated points), F and
+  its gradients then stay finite: the critic estimates the divergence of
+  density ratios clipped to r(+-c) (for Neyman, log r = V/2 in (-c/2, c/2)).
+  Nowozin et al. 2016 (sec. 2.4) constrain T to dom f* with g_f; this also
+  keeps it a margin inside. Near 0 it is the identity to O(V^3 / c^2).
+  """
+  return v if bound == 0 else bound * jnp.tanh(v / bound)
+
+
 def output_penalty(v_real: jax.Array, v_fake: jax.Array, weight: float) -> jax.Array:
   """weight/2 (E_P[V^2] + E_Q[V^2]): keeps the critic's raw outputs near 0.
 
@@ -198,7 +214,11 @@ class CriticObjective:
       loss = -F + gradient_penalty (kind, weight) + output_penalty (weight)
 
   with F = mean g_f(V(real)) - mean f*(g_f(V(fake))) (``divergence_estimate``);
-  a penalty of weight 0 is not computed. The gradient penalty's weight is
+  a penalty of weight 0 is not computed. With ``output_bound`` c > 0 the
+  caller's critic outputs are confined to (-c, c) (``bounded_output``; the
+  train step bounds them for the generator's loss too) in F and the
+  gradient penalty; the output penalty acts on the raw outputs, which keeps
+  the critic out of tanh's flat tails, where its own gradients vanish. The gradient penalty's weight is
   annealed to ``gradient_penalty_anneal`` times itself at the last step
   (``annealed_weight``; 1 = constant). Called with the critic ``v_fn``
   (batch -> one raw output per example), the batches, the gradient
@@ -211,15 +231,19 @@ class CriticObjective:
   gradient_penalty_kind: str = "wgan_gp"
   output_penalty: float = 0.0
   gradient_penalty_anneal: float = 1.0
+  output_bound: float = 0.0
 
   @classmethod
   def from_config(cls, config) -> "CriticObjective":
     return cls(divs.get(config.divergence), float(config.gradient_penalty),
                config.gradient_penalty_kind, float(config.critic_output_penalty),
-               float(config.gradient_penalty_anneal))
+               float(config.gradient_penalty_anneal), float(config.critic_output_bound))
 
   def __call__(self, v_fn, real, fake, eps=None, progress=0.0):
-    v_real, v_fake = v_fn(real), v_fn(fake)
+    raw_real, raw_fake = v_fn(real), v_fn(fake)
+    if self.output_bound:
+      v_fn = lambda x, raw=v_fn: bounded_output(raw(x), self.output_bound)
+    v_real, v_fake = (bounded_output(v, self.output_bound) for v in (raw_real, raw_fake))
     estimate = divergence_estimate(self.divergence, v_real, v_fake)
     weight = (self.gradient_penalty if self.gradient_penalty_anneal == 1.0 else
               annealed_weight(self.gradient_penalty, self.gradient_penalty_anneal, progress))
@@ -228,7 +252,7 @@ class CriticObjective:
           if self.gradient_penalty else jnp.zeros(()))
     loss = -estimate + gp
     if self.output_penalty:  # off: the same computation as without the option
-      loss = loss + output_penalty(v_real, v_fake, self.output_penalty)
+      loss = loss + output_penalty(raw_real, raw_fake, self.output_penalty)
     return loss, {"divergence_estimate": estimate, "gradient_penalty": gp}
 
 
@@ -238,7 +262,7 @@ def check(config) -> None:
   errors.check_choice("generator_loss", config.generator_loss, GENERATOR_LOSS_MODES)
   errors.check_choice("gradient_penalty_kind", config.gradient_penalty_kind,
                       GRADIENT_PENALTY_KINDS)
-  for field in ("gradient_penalty", "critic_output_penalty"):
+  for field in ("gradient_penalty", "critic_output_penalty", "critic_output_bound"):
     w = config[field]
     if not (isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf")):
       raise errors.ConfigError(f"config.{field} = {w!r} must be a finite number >= 0 "

@@ -74,13 +74,16 @@ def variants(sweep_config) -> dict:
   return out
 
 
-def members(sweep_config, sweep_dir) -> list[Member]:
+def members(sweep_config, sweep_dir, only: tuple[str, ...] = ()) -> list[Member]:
+  """The members of the variants named in ``only`` (() = all), validated."""
   sweep_dir = pathlib.Path(sweep_dir)
   seeds = [int(s) for s in sweep_config.seeds]
   if not seeds or len(set(seeds)) != len(seeds):
     raise errors.ConfigError(f"Sweep seeds {seeds} must be distinct and non-empty.")
   out = []
   for name, c in variants(sweep_config).items():
+    if only and name.split("__")[0] not in only:
+      continue
     validation.validate(c)
     for s in seeds:
       out.append(Member(name, s, c, sweep_dir / name / f"seed{s}"))
@@ -118,8 +121,7 @@ def run(sweep_config, sweep_dir, overwrite: bool = False, progress: bool = True,
   if unknown:
     raise errors.ConfigError(f"Variants {unknown} are not in this sweep; its variants: "
                              f"{', '.join(sweep_config.variants)}.")
-  all_members = [m for m in members(sweep_config, sweep_dir)
-                 if not only or m.variant.split("__")[0] in only]
+  all_members = members(sweep_config, sweep_dir, only)
   sweep_dir.mkdir(parents=True, exist_ok=True)
   (sweep_dir / "sweep.json").write_text(
       json.dumps(sweep_config.to_dict(), indent=1, sort_keys=True, default=str))

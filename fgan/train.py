@@ -113,8 +113,8 @@ def make_train_step(config, generator, critic, dataset,
       carry, c_metrics = critic_update(carry, k, data, progress)
     d_params, d_opt_state, _ = carry
     z = rows(jax.random.normal(k_gen, (batch, z_dim)))
-    g_loss_fn = lambda g: losses.generator_loss(
-        objective.divergence, v_of(d_params, generate(generator, g, z, shape)), mode)
+    g_loss_fn = lambda g: losses.generator_loss(objective.divergence, losses.bounded_output(
+        v_of(d_params, generate(generator, g, z, shape)), objective.output_bound), mode)
     g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
     g_params, g_opt_state, g_grads = _apply(g_opt, mean_over_devices(g_grads),
                                             state.g_opt_state, state.g_params)

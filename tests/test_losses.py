@@ -66,6 +66,33 @@ def test_output_penalty_is_half_weighted_second_moments():
   assert losses.output_penalty(v_real, v_fake, 0.0) == 0.0
 
 
+def test_bounded_output_is_c_tanh_v_over_c_in_value_and_gradient():
+  v = jnp.array([-50.0, -3.0, -0.1, 0.0, 0.2, 4.0, 1e4])
+  value, grad = jax.vmap(jax.value_and_grad(lambda x: losses.bounded_output(x, 2.0)))(v)
+  np.testing.assert_allclose(value, 2.0 * np.tanh(np.asarray(v) / 2.0), rtol=1e-6)
+  np.testing.assert_allclose(grad, 1.0 / np.cosh(np.asarray(v, np.float64) / 2.0) ** 2,
+                             rtol=1e-5, atol=1e-12)
+  assert losses.bounded_output(v, 0.0) is v  # off: V itself, no operation
+  np.testing.assert_allclose(losses.bounded_output(jnp.array(0.01), 2.0), 0.01, rtol=1e-4)
+
+
+def test_bounded_critic_keeps_neyman_finite_where_supports_are_disjoint():
+  # A critic that rejects generated points ever more strongly (V -> -inf on
+  # Q): Neyman's F = E_P[1 - e^-V] - E_Q[2 - 2 e^{-V/2}] grows without
+  # bound, its gradient too; bounded at c it tends to F at V_fake = -c.
+  objective = lambda c: losses.CriticObjective(divs.get("neyman"), output_bound=c)
+  v_fn = lambda scale: (lambda x: scale * x)  # real x = +1, fake x = -1
+  real, fake = jnp.ones(4), -jnp.ones(4)
+  free = [-objective(0.0)(v_fn(s), real, fake)[0] for s in (10.0, 40.0, 80.0)]
+  assert free[0] < free[1] < free[2] and free[2] > 1e16
+  bounded = [objective(2.0)(v_fn(s), real, fake)[0] for s in (10.0, 40.0, 80.0, 1e4)]
+  limit = -((1 - np.exp(-2.0)) - (2 - 2 * np.exp(1.0)))  # loss -F at V = +2 on P, -2 on Q
+  np.testing.assert_allclose(bounded[-1], limit, rtol=1e-6)
+  assert np.all(np.abs(np.diff(bounded)) < 0.1) and np.all(np.asarray(bounded) >= limit - 1e-6)
+  grad = jax.grad(lambda s: objective(2.0)(v_fn(s), real, fake)[0])(1e3)
+  assert np.isfinite(grad) and abs(grad) < 1e-6
+
+
 def test_gradient_penalty_of_linear_critic_is_exact():
   w = jnp.array([[0.3, -1.7], [2.0, 0.1]])  # any input shape: (B, 2, 2)
   critic = lambda x: jnp.einsum("bij,ij->b", x, w)

@@ -62,6 +62,7 @@ def _snapshot(directory):
     ("parallel.mode", "ddp", "pmap"),
     ("train.on_nonfinite", "ignore", "skip"),
     ("critic_output_penalty", -1e-3, "finite number >= 0"),
+    ("critic_output_bound", float("inf"), "finite number >= 0"),
     ("gradient_penalty", float("nan"), "finite number >= 0"),
     ("gradient_penalty_kind", "r2", "wgan_gp, r1"),
     ("data.resize", 64, "toy vector data"),
