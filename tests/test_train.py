@@ -190,3 +190,24 @@ def test_reverse_kl_recipe_trains_where_the_nonsaturating_loss_diverges(tmp_path
     run(recipe=False)
   summary = run(recipe=True)
   assert summary["nonfinite_steps"] == 0 and summary["eval"]["modes_captured"] >= 6
+
+
+def test_neyman_recipe_trains_where_the_unbounded_critic_diverges(tmp_path):
+  """configs/neyman_ring8.py (the output bound c = 3 and the log_ratio
+  generator loss) runs 1000 steps finite and captures the ring's modes; the
+  same config without the bound, with the nonsaturating loss, goes
+  non-finite first (Neyman's F is unbounded off the data's support)."""
+  from configs import neyman_ring8
+  from fgan import errors, loop
+  def run(recipe):
+    c = neyman_ring8.get_config()
+    if not recipe:
+      c.generator_loss, c.critic_output_bound = "nonsaturating", 0.0
+    c.train.num_steps = 1000
+    c.eval.every_steps = c.checkpoint.every_steps = 1000
+    c.eval.estimate_steps = 0
+    return loop.run(c, tmp_path / str(recipe), progress=False)
+  with pytest.raises(errors.NonFiniteError, match="non-finite losses or parameters at step"):
+    run(recipe=False)
+  summary = run(recipe=True)
+  assert summary["nonfinite_steps"] == 0 and summary["eval"]["modes_captured"] >= 6
