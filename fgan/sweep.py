@@ -136,17 +136,32 @@ def run(sweep_config, sweep_dir, overwrite: bool = False, progress: bool = True,
   return results
 
 
+def _holds_this_config(m: Member) -> bool:
+  """Whether the member's work directory holds a run of its config (one it
+  could resume), so that its summary or failure belongs to this sweep."""
+  c = m.config.copy_and_resolve_references()
+  with c.unlocked():
+    c.seed = m.seed
+  try:
+    return workdir.WorkDir(m.workdir, c.to_dict()).plan(overwrite=False) == "resume"
+  except errors.WorkdirError:
+    return False
+
+
 def _run_group(name: str, group: list[Member], overwrite: bool, progress: bool) -> list:
   """Summaries of a group's members; a group that fails is retried one by
-  one, so that one diverging seed does not stop the others."""
+  one, so that one diverging seed does not stop the others. A member
+  finished or failed under another config is not counted: it is trained
+  again, which without ``overwrite`` stops naming the fields that differ."""
+  ours = [m for m in group if _holds_this_config(m)]
   done = [json.loads((m.workdir / "summary.json").read_text())
-          for m in group if (m.workdir / "summary.json").exists()]
-  failed = [m for m in group if (m.workdir / "failed.json").exists()]
+          for m in ours if (m.workdir / "summary.json").exists()]
+  failed = [m for m in ours if (m.workdir / "failed.json").exists()]
   for m in failed:
     print(f"fgan.sweep: {name} seed {m.seed} failed before (see "
           f"{m.workdir / 'failed.json'}; delete it to retry).")
   pending = [m for m in group if m not in failed
-             and not (m.workdir / "summary.json").exists()]
+             and not (m in ours and (m.workdir / "summary.json").exists())]
   if not pending:
     return done
   print(f"fgan.sweep: {name}, seeds {[m.seed for m in pending]}")

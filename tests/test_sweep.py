@@ -139,6 +139,17 @@ def test_only_named_variants_train_and_an_unknown_name_stops_first(tmp_path):
       "js", "wgan_gp"]
 
 
+def test_a_member_finished_under_another_config_is_not_counted(tmp_path):
+  sweep.run(_tiny_sweep(steps=10, seeds=(0,)), tmp_path, progress=False, only=("js",))
+  changed = _tiny_sweep(steps=10, seeds=(0,))
+  changed.variants.js.critic_output_bound = 3.0
+  with pytest.raises(errors.WorkdirError, match="differs in critic_output_bound"):
+    sweep.run(changed, tmp_path, progress=False, only=("js",))
+  results = sweep.run(changed, tmp_path, overwrite=True, progress=False, only=("js",))
+  saved = json.loads((tmp_path / "js" / "seed0" / "config.json").read_text())
+  assert saved["critic_output_bound"] == 3.0 and len(results["js"]) == 1
+
+
 def test_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
   s = _tiny_sweep(steps=20, seeds=(0, 1))
   s.variants.js.optim.critic.learning_rate = 1e12
