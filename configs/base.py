@@ -35,6 +35,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   # g_f(V) then stays a margin inside dom f*, and F finite where P and Q
   # have disjoint supports (Neyman chi^2); 0 = off.
   c.critic_output_bound = 0.0
+  # PacGAN's packing (Lin et al. 2018; fgan.losses.pack): the critic sees
+  # this many samples, real or generated, concatenated into one example;
+  # 1 = off. train.batch_size must be a multiple of it.
+  c.critic_pack = 1
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "mnist"  # "mnist" | "fashion_mnist" | "tfds:<name>" | "mixture1d" | "ring8" | "grid25"

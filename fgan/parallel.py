@@ -75,11 +75,11 @@ def check_devices(config) -> None:
     raise errors.ConfigError(
         f"config.parallel.num_devices = {expected} but {devices} devices are "
         "present. Set it to 0 (use all) or run where the devices match.")
-  batch, mode = config.train.batch_size, config.parallel.mode
-  if mode != "none" and batch % devices:
+  batch, mode, m = config.train.batch_size, config.parallel.mode, config.critic_pack
+  if mode != "none" and batch % (devices * m):
     raise errors.ConfigError(
         f"config.train.batch_size = {batch} does not divide over {devices} "
-        f"devices; use a multiple of {devices}.")
+        f"devices in packs of config.critic_pack = {m}; use a multiple of {devices * m}.")
   if mode == "none" and processes > 1:
     raise errors.ConfigError(f"{processes} processes need config.parallel.mode = 'pmap'.")
   if mode == "mesh" and processes > 1:

@@ -51,7 +51,8 @@ def create_state(config, generator, critic, data_shape) -> TrainState:
   kg, kd = jax.random.split(stream_key(config.seed, "init"))
   z = jnp.zeros((2, config.model.z_dim))
   g_params = generator.init(kg, z)
-  d_params = critic.init(kd, jnp.zeros((2,) + tuple(data_shape)))
+  packed = losses.packed_shape(data_shape, config.critic_pack)  # the critic's examples
+  d_params = critic.init(kd, jnp.zeros((2,) + packed))
   g_opt, d_opt = optimizers.make(config)
   return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
                     g_ema_params=jax.tree.map(jnp.copy, g_params),
@@ -81,6 +82,7 @@ def make_train_step(config, generator, critic, dataset,
   objective = losses.CriticObjective.from_config(config)
   mode = config.generator_loss
   batch, z_dim, n_critic = config.train.batch_size, config.model.z_dim, config.train.n_critic
+  pack = lambda x: losses.pack(x, config.critic_pack)  # the critic's examples
   shape = tuple(dataset.shape)
   g_opt, d_opt = optimizers.make(config)
   rows = _rows(batch_sharding, axis_name)
@@ -92,10 +94,10 @@ def make_train_step(config, generator, critic, dataset,
     d_params, d_opt_state, g_params = carry
     k_draw, k_gp = jax.random.split(key)
     k_real, k_z = jax.random.split(k_draw)  # this device's rows of the global batch:
-    real = rows(dataset.sample(data, k_real, batch), already_host=True)
+    real = pack(rows(dataset.sample(data, k_real, batch), already_host=True))
     z = rows(jax.random.normal(k_z, (batch, z_dim)))
-    eps = rows(losses.interpolation_weights(k_gp, batch))
-    fake = jax.lax.stop_gradient(generate(generator, g_params, z, shape))
+    eps = rows(losses.interpolation_weights(k_gp, batch // config.critic_pack))
+    fake = pack(jax.lax.stop_gradient(generate(generator, g_params, z, shape)))
     loss_fn = lambda d: objective(lambda x: v_of(d, x), real, fake, eps, progress)
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
     d_params, d_opt_state, grads = _apply(d_opt, mean_over_devices(grads), d_opt_state, d_params)
@@ -114,7 +116,7 @@ def make_train_step(config, generator, critic, dataset,
     d_params, d_opt_state, _ = carry
     z = rows(jax.random.normal(k_gen, (batch, z_dim)))
     g_loss_fn = lambda g: losses.generator_loss(objective.divergence, losses.bounded_output(
-        v_of(d_params, generate(generator, g, z, shape)), objective.output_bound), mode)
+        v_of(d_params, pack(generate(generator, g, z, shape))), objective.output_bound), mode)
     g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.g_params)
     g_params, g_opt_state, g_grads = _apply(g_opt, mean_over_devices(g_grads),
                                             state.g_opt_state, state.g_params)

@@ -40,7 +40,8 @@ RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "train.on_nonfinite",
                      "checkpoint.", "parallel.", "compute.")
 # Config fields added after runs were first written, with the value under
 # which a run whose saved config lacks them trained: such a run resumes.
-ADDED_FIELDS = {"critic_output_penalty": 0.0, "critic_output_bound": 0.0, "gradient_penalty_kind": "wgan_gp",
+ADDED_FIELDS = {"critic_output_penalty": 0.0, "critic_output_bound": 0.0, "critic_pack": 1,
+                "gradient_penalty_kind": "wgan_gp",
                 "gradient_penalty_anneal": 1.0,
                 "data.resize": 0, "model.generator_extra_convs": 0,
                 "model.critic_extra_convs": 0, "eval.estimate_steps": 0,

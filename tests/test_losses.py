@@ -93,6 +93,17 @@ def test_bounded_critic_keeps_neyman_finite_where_supports_are_disjoint():
   assert np.isfinite(grad) and abs(grad) < 1e-6
 
 
+def test_pack_concatenates_consecutive_examples_along_the_last_axis():
+  x = jnp.arange(6 * 2 * 2 * 3, dtype=jnp.float32).reshape(6, 2, 2, 3)  # (B, H, W, C)
+  packed = losses.pack(x, 3)
+  assert packed.shape == (2, 2, 2, 9) == (2,) + losses.packed_shape((2, 2, 3), 3)
+  for j in range(2):  # packed example j is examples 3j, 3j+1, 3j+2 side by side in C
+    np.testing.assert_array_equal(packed[j], np.concatenate(np.asarray(x[3 * j:3 * j + 3]), -1))
+  vectors = jnp.arange(8.0).reshape(4, 2)  # toy data (B, D): [x_0, x_1], [x_2, x_3]
+  np.testing.assert_array_equal(losses.pack(vectors, 2), [[0, 1, 2, 3], [4, 5, 6, 7]])
+  assert losses.pack(x, 1) is x and losses.packed_shape((2, 2, 3), 1) == (2, 2, 3)
+
+
 def test_gradient_penalty_of_linear_critic_is_exact():
   w = jnp.array([[0.3, -1.7], [2.0, 0.1]])  # any input shape: (B, 2, 2)
   critic = lambda x: jnp.einsum("bij,ij->b", x, w)

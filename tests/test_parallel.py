@@ -125,6 +125,13 @@ def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 2 and "does not divide over 8 devices" in out.stderr
   out = subprocess.run([sys.executable, "-m", "experiments.run", *ARGS,
+                        "--config.train.batch_size=40", "--config.critic_pack=2",
+                        "--config.data.shards=1", "--config.parallel.mode=pmap",
+                        f"--workdir={tmp_path}"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and "packs of config.critic_pack = 2" in out.stderr
+  assert "use a multiple of 16" in out.stderr and not (tmp_path / "config.json").exists()
+  out = subprocess.run([sys.executable, "-m", "experiments.run", *ARGS,
                         "--config.parallel.num_devices=4", f"--workdir={tmp_path}"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 2 and "8 devices are present" in out.stderr

@@ -71,6 +71,8 @@ def _snapshot(directory):
     ("model.hidden", (), "no hidden layer"),
     ("model.z_dim", 0, "positive ints"),
     ("seed", -1, "int >= 0"),
+    ("critic_pack", 0, "int >= 1"),
+    ("critic_pack", 3, "batch_size = 64 is not a multiple of config.critic_pack = 3"),
 ])
 def test_config_validation_names_the_problem(field, value, match):
   c = toy_config()

@@ -31,13 +31,17 @@ def test_critic_updated_n_critic_times_per_generator_step():
   assert int(state.g_opt_state[0].count) == 2
 
 
-def test_generator_samples_approach_the_data():
+@pytest.mark.parametrize("critic_pack", [1, 2])
+def test_generator_samples_approach_the_data(critic_pack):
+  """Also with PacGAN's packing: the critic then sees pairs, (B/2, 2)."""
   c = base.toy(base.get_base_config(), "mixture1d")
   c.data.means, c.data.stds, c.data.weights = (2.0,), (0.5,), (1.0,)
   c.model.hidden, c.train.batch_size = (32, 32), 256
+  c.critic_pack = critic_pack
   for net in ("critic", "generator"):
     c.optim[net].learning_rate = 1e-3
   ds, g, d, state = _setup(c)
+  assert state.d_params["params"]["Dense_0"]["kernel"].shape == (critic_pack, 32)
   z = jax.random.normal(jax.random.PRNGKey(1), (4000, c.model.z_dim))
 
   def moments(state):
