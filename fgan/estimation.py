@@ -42,13 +42,19 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
              key: jax.Array, num_steps: int, batch_size: int, learning_rate: float,
              b1: float = 0.9, gradient_penalty: float = 0.0,
              eval_p: jax.Array | None = None, eval_q: jax.Array | None = None,
-             eval_samples: int = 200_000, p_data=None) -> Estimate:
+             eval_samples: int = 200_000, p_data=None,
+             output_bound: float = 0.0) -> Estimate:
   """Train ``critic`` (batch -> one output per example, examples treated
   independently) by Adam(learning_rate, (b1, 0.999)) for ``num_steps`` on
   fresh batches of both samplers, maximising F (with a WGAN-GP penalty of
   weight ``gradient_penalty``); return F on ``eval_p`` and ``eval_q``
   (default: ``eval_samples`` fresh draws of each sampler) with its standard
-  error. With ``p_data`` (a dataset's arrays), ``sample_p`` is (p_data, key,
+  error. With ``output_bound`` c > 0 the critic's outputs are c tanh(V/c)
+  (fgan.losses.bounded_output) in training and in the reading: F of any
+  critic is at most D_f, so the estimate stays a lower bound, and where
+  f*(g_f(V)) is unbounded (Neyman: E_P[1 - e^-V], whose optimal critic
+  has e^-V = (q/p)^2) one held-out point in a region the training draws
+  left empty cannot swamp the mean. With ``p_data`` (a dataset's arrays), ``sample_p`` is (p_data, key,
   n) -> x and p_data is an argument of the compiled step, not a constant
   in it. The steps run one jitted call each (a scan around convolutions is
   slow on XLA's CPU backend)."""
@@ -60,7 +66,8 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
   params = critic.init(init_key, jnp.zeros(example.shape, example.dtype))
   opt = optax.adam(learning_rate, b1=b1)
   v = lambda params, x: critic.apply(params, x)[:, 0]
-  objective = losses.CriticObjective(div, gradient_penalty=gradient_penalty)
+  objective = losses.CriticObjective(div, gradient_penalty=gradient_penalty,
+                                     output_bound=output_bound)
 
   @jax.jit
   def step(params, opt_state, key, data):
@@ -80,7 +87,8 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
 
   @jax.jit
   def terms(params, x, y):
-    return div.activation(v(params, x)), div.conjugate_of_activation(v(params, y))
+    bounded = lambda z: losses.bounded_output(v(params, z), output_bound)
+    return div.activation(bounded(x)), div.conjugate_of_activation(bounded(y))
   a, b = (np.asarray(t, np.float64) for t in terms(params, eval_p, eval_q))
   return Estimate(float(a.mean() - b.mean()),
                   float(np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)))

@@ -362,9 +362,10 @@ class Evaluator:
     Jensen-Shannon (fgan.estimation.estimate), after Im et al. 2018
     ("Quantitatively evaluating GANs with divergences proposed for
     training"): for each, a fresh critic (the run's critic architecture,
-    without normalisation; WGAN-GP weight 10 for wasserstein) trained for
-    eval.estimate_steps on the training data against fresh samples, its F
-    then read on held-out data: images, the whole test split against as
+    without normalisation; WGAN-GP weight 10 for wasserstein; for the
+    run's divergence its critic_output_bound, for JS none, so that the JS
+    column compares runs) trained for eval.estimate_steps on the training
+    data against fresh samples, its F then read on held-out data: images, the whole test split against as
     many new samples; toys, 100,000 new draws of the mixture and of the
     generator. Keys from the seed's "estimation" stream. {"heldout_divergence":
     F of the run's divergence, "heldout_js": F of JS, each with its
@@ -383,15 +384,17 @@ class Evaluator:
     if self.dataset.kind == "images":
       eval_p = self.held_out
       eval_q = sample_q(jax.random.fold_in(key, 0), len(eval_p))
+    wanted = {"heldout_divergence": (c.divergence, float(c.critic_output_bound)),
+              "heldout_js": ("js", 0.0)}
     estimates = {}
-    for i, name in enumerate(dict.fromkeys((c.divergence, "js"))):
-      estimates[name] = estimation.estimate(
+    for i, (name, bound) in enumerate(dict.fromkeys(wanted.values())):
+      estimates[name, bound] = estimation.estimate(
           name, critic, self.dataset.sample, sample_q, jax.random.fold_in(key, i + 1),
           c.eval.estimate_steps, c.train.batch_size, c.eval.estimate_learning_rate, b1=0.5,
           gradient_penalty=10.0 if divs.get(name).is_ipm else 0.0,
           eval_p=eval_p, eval_q=eval_q, eval_samples=100_000,
-          p_data=self.dataset.arrays)
+          p_data=self.dataset.arrays, output_bound=bound)
     out = {}
-    for key_name, name in (("heldout_divergence", c.divergence), ("heldout_js", "js")):
-      out[key_name], out[f"{key_name}_stderr"] = estimates[name].value, estimates[name].stderr
+    for key_name, which in wanted.items():
+      out[key_name], out[f"{key_name}_stderr"] = estimates[which].value, estimates[which].stderr
     return out
