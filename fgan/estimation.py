@@ -54,9 +54,9 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
   critic is at most D_f, so the estimate stays a lower bound, and where
   f*(g_f(V)) is unbounded (Neyman: E_P[1 - e^-V], whose optimal critic
   has e^-V = (q/p)^2) one held-out point in a region the training draws
-  left empty cannot swamp the mean. With ``p_data`` (a dataset's arrays), ``sample_p`` is (p_data, key,
-  n) -> x and p_data is an argument of the compiled step, not a constant
-  in it. The steps run one jitted call each (a scan around convolutions is
+  left empty cannot swamp the mean. With ``p_data`` (a dataset's
+  arrays), ``sample_p`` is (p_data, key, n) -> x and p_data is an argument
+  of the compiled step, not a constant in it. The steps run one jitted call each (a scan around convolutions is
   slow on XLA's CPU backend)."""
   div = divergences.get(div)
   init_key, train_key, eval_key = jax.random.split(key, 3)

@@ -365,9 +365,9 @@ class Evaluator:
     without normalisation; WGAN-GP weight 10 for wasserstein; for the
     run's divergence its critic_output_bound, for JS none, so that the JS
     column compares runs) trained for eval.estimate_steps on the training
-    data against fresh samples, its F then read on held-out data: images, the whole test split against as
-    many new samples; toys, 100,000 new draws of the mixture and of the
-    generator. Keys from the seed's "estimation" stream. {"heldout_divergence":
+    data against fresh samples, its F then read on held-out data: images,
+    the whole test split against as many new samples; toys, 100,000 new
+    draws of the mixture and of the generator. Keys from the seed's "estimation" stream. {"heldout_divergence":
     F of the run's divergence, "heldout_js": F of JS, each with its
     "_stderr"}."""
     from fgan import divergences as divs  # pylint: disable=import-outside-toplevel

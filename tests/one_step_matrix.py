@@ -18,19 +18,22 @@ from fgan import parallel
 from fgan import train
 from tests.conftest import toy_config
 
-# (divergence, gradient penalty kind or None, critic output penalty): each
-# family of output activation (sigmoid-like, exponential, bounded, the
-# identity of an IPM) with every penalty, and Roth et al.'s regulariser in
-# both forms.
-COMBINATIONS = [(d, gp, out) for d in ("js", "kl", "total_variation")
+# (divergence, gradient penalty kind or None, critic output penalty, critic
+# pack): each family of output activation (sigmoid-like, exponential,
+# bounded, the identity of an IPM) with every penalty, Roth et al.'s
+# regulariser in both forms, and PacGAN's packs of 2 (with 8 devices, one
+# pack of each device's two rows).
+COMBINATIONS = [(d, gp, out, 1) for d in ("js", "kl", "total_variation")
                 for gp in (None, "wgan_gp", "r1") for out in (0.0, 1e-3)]
-COMBINATIONS += [("wasserstein", "wgan_gp", out) for out in (0.0, 1e-3)]
-COMBINATIONS += [("kl", "roth", 0.0), ("gan", "roth_symmetric", 1e-3)]
+COMBINATIONS += [("wasserstein", "wgan_gp", out, 1) for out in (0.0, 1e-3)]
+COMBINATIONS += [("kl", "roth", 0.0, 1), ("gan", "roth_symmetric", 1e-3, 1)]
+COMBINATIONS += [("js", None, 0.0, 2), ("wasserstein", "wgan_gp", 0.0, 2)]
 
 
-def config(divergence, gp, out, mode):
+def config(divergence, gp, out, pack, mode):
   c = toy_config(**{"model.hidden": (16,), "train.batch_size": 16, "train.n_critic": 1})
   c.divergence, c.critic_output_penalty, c.parallel.mode = divergence, out, mode
+  c.critic_pack = pack
   if gp:
     c.gradient_penalty, c.gradient_penalty_kind = 10.0, gp
   for net in ("critic", "generator"):  # plain SGD: no Adam sign steps on ~0 gradients
@@ -38,8 +41,8 @@ def config(divergence, gp, out, mode):
   return c
 
 
-def key(divergence, gp, out, mode):
-  return f"{mode}/{divergence}/{gp}/{out}"
+def key(divergence, gp, out, pack, mode):
+  return f"{mode}/{divergence}/{gp}/{out}/{pack}"
 
 
 def one_step(c):
