@@ -7,7 +7,8 @@ seeds, beside the GAN baseline numbers published in VEEGAN and PacGAN.
 Runs the sweeps configs/sweep_ring8.py and configs/sweep_grid25.py (3 seeds,
 vmapped; resumable) into OUT/ring8 and OUT/grid25, writes each sweep's
 tables (fgan.report) and the combined mode_collapse.md / .csv in OUT.
-Expected on a 2-core CPU: about 15 minutes. A sample counts as high quality
+Expected on a 2-core CPU: about 45 minutes (the grid's
+runs are 20,000 steps). A sample counts as high quality
 within 3 standard deviations of its nearest mode (VEEGAN's measure); a mode
 is captured when some high-quality sample is nearest to it; 2500 samples.
 """
