@@ -57,9 +57,10 @@ def config_file_defaults(path: str):
 def default_workdir(config, config_path: str) -> pathlib.Path:
   stem = pathlib.Path(config_path.split(":")[0]).stem
   base = workdir_lib.flatten(config_file_defaults(config_path.split(":")[0]).to_dict())
-  changed = {k: v for k, v in workdir_lib.flatten(config.to_dict()).items()
-             if base.get(k) != v and k != "seed"
-             and not k.startswith(workdir_lib.RESUMABLE_CHANGES)}
+  flat = workdir_lib.flatten(config.to_dict())
+  resumable = workdir_lib.resumable_changes(flat)
+  changed = {k: v for k, v in flat.items()
+             if base.get(k) != v and k != "seed" and not k.startswith(resumable)}
   name = f"{stem}_seed{config.seed}"
   if changed:
     digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()

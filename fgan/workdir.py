@@ -35,7 +35,8 @@ from fgan import errors
 # Config fields that may change between the runs sharing one work directory:
 # none changes the numbers a step computes (parallel layouts and compute
 # switches are equivalent; on_nonfinite only decides what happens at a
-# non-finite step, which a finished checkpoint never holds).
+# non-finite step, which a finished checkpoint never holds; num_steps only
+# where no schedule is spread over it: ``resumable_changes``).
 RESUMABLE_CHANGES = ("train.num_steps", "train.log_every", "train.on_nonfinite", "eval.",
                      "checkpoint.", "parallel.", "compute.")
 # Config fields added after runs were first written, with the value under
@@ -60,6 +61,28 @@ def flatten(d, prefix=""):
     else:
       out[f"{prefix}{k}"] = v
   return out
+
+
+def length_dependent(flat: dict) -> bool:
+  """Whether the steps of the run with flattened config ``flat`` depend on
+  its length train.num_steps: a learning rate decayed over the run
+  (optim.<net>.decay, fgan.optimizers) or a gradient penalty annealed over
+  it (gradient_penalty_anneal, fgan.losses.annealed_weight)."""
+  decayed = any(flat.get(f"optim.{net}.decay", "none") != "none"
+                for net in ("critic", "generator"))
+  annealed = bool(flat.get("gradient_penalty", 0.0)) and flat.get(
+      "gradient_penalty_anneal", 1.0) != 1.0
+  return decayed or annealed
+
+
+def resumable_changes(flat: dict) -> tuple[str, ...]:
+  """The prefixes of RESUMABLE_CHANGES that the run with flattened config
+  ``flat`` may change when resumed: all of them, but train.num_steps where
+  a schedule is spread over it (``length_dependent``), since a run of
+  another length computes other steps from the first one on."""
+  if length_dependent(flat):
+    return tuple(p for p in RESUMABLE_CHANGES if p != "train.num_steps")
+  return RESUMABLE_CHANGES
 
 
 def field_parent(config, field: str):
@@ -134,15 +157,18 @@ class WorkDir:
       raise
     new = flatten(self.config_dict)
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)
-                  and not k.startswith(RESUMABLE_CHANGES))
+                  and not k.startswith(resumable_changes(old)))
     if not diff:
       return "resume"
     if overwrite:
       return "replace"
+    why = (" (a learning-rate decay or penalty annealing is spread over "
+           "train.num_steps, so a run of another length is another run)"
+           if "train.num_steps" in diff else "")
     raise errors.WorkdirError(
         f"Work directory {self.path} holds a run of a different config (differs in "
-        f"{', '.join(diff)}). Use another --workdir, or pass --overwrite to move the old "
-        "run aside and start afresh.")
+        f"{', '.join(diff)}){why}. Use another --workdir, or pass --overwrite to move "
+        "the old run aside and start afresh.")
 
   def lock(self) -> None:
     """Hold ``<name>.lock`` (flock) for the life of this process; a second

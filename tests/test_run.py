@@ -65,6 +65,27 @@ def test_finished_run_does_not_train_again(tmp_path, capsys):
   assert writers.read_metrics(tmp_path)[-1]["step"] == 60
 
 
+def test_a_longer_run_is_another_run_where_a_schedule_spans_its_length(tmp_path):
+  """Linear decay over train.num_steps (or an annealed penalty) makes every
+  step depend on the length, so a rerun with more steps must not resume."""
+  decayed = lambda steps: toy_config(steps=steps, **{"optim.critic.decay": "linear",
+                                                    "optim.generator.decay": "linear"})
+  loop.run(decayed(10), tmp_path, progress=False)
+  with pytest.raises(errors.WorkdirError, match=r"differs in train.num_steps\) \(a learning"):
+    loop.run(decayed(20), tmp_path, progress=False)
+  annealed = toy_config(steps=20, gradient_penalty=1.0, gradient_penalty_kind="r1",
+                        gradient_penalty_anneal=0.1)
+  assert workdir.length_dependent(workdir.flatten(annealed.to_dict()))
+  assert not workdir.length_dependent(workdir.flatten(toy_config(steps=20).to_dict()))
+  from configs import js_ring8
+  from experiments import run
+  c = js_ring8.get_config()
+  c.optim.generator.decay = "linear"
+  short = str(run.default_workdir(c, "configs/js_ring8.py"))
+  c.train.num_steps = 5
+  assert str(run.default_workdir(c, "configs/js_ring8.py")) != short
+
+
 def test_workdir_of_a_different_config_is_refused(tmp_path):
   loop.run(toy_config(steps=10), tmp_path, progress=False)
   with pytest.raises(errors.WorkdirError, match="differs in divergence"):
