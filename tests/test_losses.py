@@ -93,6 +93,21 @@ def test_bounded_critic_keeps_neyman_finite_where_supports_are_disjoint():
   assert np.isfinite(grad) and abs(grad) < 1e-6
 
 
+def test_output_penalty_pulls_a_saturated_bounded_critic_out_of_the_tail():
+  """A bounded critic whose raw V sits deep in tanh's flat tail on every
+  point (a grid run of Neyman reached V = +c everywhere by step 300 and
+  stayed) gets no gradient from -F; the output penalty on the raw V gives
+  it w (E_P[V] + E_Q[V]) per unit shift of V, towards 0."""
+  real, fake = jnp.ones(4), -jnp.ones(4)
+
+  def grad(penalty):
+    objective = losses.CriticObjective(divs.get("neyman"), output_bound=3.0,
+                                       output_penalty=penalty)
+    return jax.grad(lambda b: objective(lambda x: 0.1 * x + b, real, fake)[0])(30.0)
+  assert abs(grad(0.0)) < 1e-6
+  np.testing.assert_allclose(grad(1e-2), 1e-2 * (30.1 + 29.9), rtol=1e-4)
+
+
 def test_pack_concatenates_consecutive_examples_along_the_last_axis():
   x = jnp.arange(6 * 2 * 2 * 3, dtype=jnp.float32).reshape(6, 2, 2, 3)  # (B, H, W, C)
   packed = losses.pack(x, 3)

@@ -204,10 +204,10 @@ def test_reverse_kl_recipe_trains_where_the_nonsaturating_loss_diverges(tmp_path
 
 
 def test_neyman_recipe_trains_where_the_unbounded_critic_diverges(tmp_path):
-  """configs/neyman_ring8.py (output bound 3, log_ratio); without the bound,
-  with the nonsaturating loss, Neyman's F is unbounded off the data's
-  support and the run goes non-finite."""
+  """configs/neyman_ring8.py (output bound 3 with the output penalty, packs
+  of 2); without the bound and its penalty Neyman's F is unbounded off the
+  data's support and the run goes non-finite."""
   from configs import neyman_ring8
   def unstabilise(c):
-    c.generator_loss, c.critic_output_bound = "nonsaturating", 0.0
+    c.critic_output_bound, c.critic_output_penalty = 0.0, 0.0
   _recipe_runs(tmp_path, neyman_ring8.get_config(), unstabilise)
