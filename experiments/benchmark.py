@@ -1,7 +1,7 @@
 r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
 
-  python -m experiments.benchmark [--sections=peak,toy,dcgan,dcgan64] [--seeds=8] [--rounds=3]
-      [--nopeer]
+  python -m experiments.benchmark [--sections=peak,toy,dcgan,budget,dcgan64] [--seeds=8]
+      [--rounds=3] [--nopeer] [--budget_configs=js_mnist,wgan_gp_mnist]
 
 Sections (each prints its figures; all run through fgan.parallel.Runner,
 the path experiments.run and experiments.sweep use):
@@ -20,6 +20,12 @@ the path experiments.run and experiments.sweep use):
          at batch 64 with conv_impl "subpixel" (the default) and "matmul"
          (the critic's convolutions as matrix products too), each against
          one seed with the default
+  budget T, PyTorch eager's time for 3000 iterations of the dcgan
+         section's DCGAN at batch 64 (issue 22's unit of training time),
+         and each config of --budget_configs (default: every run
+         config configs/*_mnist.py) timed in turn with it: its own train step
+         (network, batch, critic steps, penalties, as experiments.run
+         trains it), and its train.num_steps in seconds and in T
   dcgan64  the 64x64 DCGAN of the background notes, document 003 (z 100,
          generator 4x4x512 -> ... -> 64x64, critic with batch norm), on MNIST
          resized to 64x64 (data.resize; one channel where it has three),
@@ -48,6 +54,8 @@ critic and one generator step per iteration.
 """
 
 import dataclasses
+import importlib
+import pathlib
 import time
 
 from absl import app
@@ -66,7 +74,9 @@ from fgan import provenance
 from fgan import train
 
 _SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"],
-                              "Sections to run (peak, toy, dcgan, dcgan64).")
+                              "Sections to run (peak, toy, dcgan, budget, dcgan64).")
+_BUDGET_CONFIGS = flags.DEFINE_list("budget_configs", [], "Configs (names in configs/) "
+                                    "the budget section times; default: every *_mnist one.")
 _BATCH64 = flags.DEFINE_integer("batch64", 128, "Batch size of the dcgan64 section.")
 _SEEDS = flags.DEFINE_integer("seeds", 8, "Seeds trained together in the vmapped runs.")
 _SECONDS = flags.DEFINE_float("seconds", 3.0, "Timing length of each measurement.")
@@ -304,6 +314,35 @@ def print_peer(label: str, rates: dict, ours: str = "one") -> None:
             f"{rates[ours] / rates[name]:.2f}x", flush=True)
 
 
+def mnist_configs() -> list[str]:
+  """The names of the run configs configs/*_mnist.py (not sweeps), sorted."""
+  folder = pathlib.Path(__file__).resolve().parents[1] / "configs"
+  return sorted(p.stem for p in folder.glob("*_mnist.py") if not p.stem.startswith("sweep_"))
+
+
+def budget(peer, names, secs: float, rounds: int) -> None:
+  """T and each named config's training time in T (the budget section)."""
+  if peer is None:
+    print("budget: needs the PyTorch peer for T; skipped.")
+    return
+  reference = dcgan_config(64)
+  dataset = data.load(reference.data)
+  sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
+  nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
+  timers = peer.timers("budget: DCGAN 28x28 batch 64", reference, dataset, nets, sampler, True)
+  configs = {name: importlib.import_module(f"configs.{name}").get_config() for name in names}
+  for name, c in configs.items():
+    timers[name] = train_timer(c, 1, dataset=dataset if c.data.name == "mnist" else None)
+  rates = interleaved(timers, secs, rounds)
+  t = 3000 / rates["peer"]
+  print(f"budget: T = {t:.0f} s (PyTorch eager {rates['peer']:.2f} it/s, 3000 iterations "
+        "of the DCGAN at batch 64)", flush=True)
+  for name, c in configs.items():
+    seconds = c.train.num_steps / rates[name]
+    print(f"budget: {name}: {rates[name]:.2f} it/s, {c.train.num_steps} steps -> "
+          f"{seconds:.0f} s = {seconds / t:.2f} T", flush=True)
+
+
 def main(argv):
   del argv
   backend = jax.default_backend()
@@ -369,6 +408,8 @@ def main(argv):
              peak, 64, k)
       print(f"DCGAN batch 64, conv_impl {impl}: {k} seeds together vs one after another: "
             f"{k * rates[impl] / rates['one']:.2f}x", flush=True)
+  if "budget" in _SECTIONS.value:
+    budget(peer, _BUDGET_CONFIGS.value or mnist_configs(), secs, rounds)
   if "dcgan64" in _SECTIONS.value:
     batch = _BATCH64.value
     label = f"DCGAN 64x64 batch {batch}"

@@ -17,3 +17,9 @@ def test_timer_runs_the_train_step_and_counts_its_flops():
   # updates only with the seeds: 2 seeds at twice the batch ~ 4x the work.
   ratio = large.info["gflop_per_iteration"] / small.info["gflop_per_iteration"]
   assert 3.5 < ratio < 4.1, ratio
+
+
+def test_budget_section_times_every_mnist_config_by_default():
+  names = benchmark.mnist_configs()
+  assert "js_mnist" in names and "wgan_gp_mnist" in names and len(names) == 10
+  assert all(name.endswith("_mnist") for name in names)
