@@ -68,7 +68,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.model.hidden = (512, 512, 512)  # MLP hidden sizes, generator and critic
 
   c.train = ml_collections.ConfigDict()
-  c.train.num_steps = 5000  # generator updates (the main job's budget: RESULTS.md)
+  c.train.num_steps = 5000  # generator updates (what 2 T allows seed 003's DCGAN: RESULTS.md)
   c.train.batch_size = 64  # global batch, real and fake each
   c.train.n_critic = 1  # critic updates per generator update
   c.train.log_every = 50  # steps between metric records
@@ -203,8 +203,8 @@ TOY_RECIPES = {
     "total_variation": {"critic_output_penalty": 1e-2},
 }
 # The toy search's findings carried over to the DCGAN (no gradient penalty:
-# the main job's critic has batch norm); measured on MNIST only where
-# RESULTS.md says so.
+# its critic has batch norm); measured on MNIST only where RESULTS.md says
+# so.
 IMAGE_RECIPES = {
     "reverse_kl": _LOG_RATIO, "jeffrey": _LOG_RATIO,
     "total_variation": {"critic_output_penalty": 1e-2},
@@ -214,7 +214,7 @@ IMAGE_RECIPES = {
     # reached 726 at 5000 steps on seed 1); RESULTS.md.
     "neyman": _bounded(3.0),
     "squared_hellinger": _bounded(4.0),
-    # The main job's rate (Adam 1e-3) with WGAN-GP's betas: at Gulrajani et
+    # The base's rate (Adam 1e-3) with WGAN-GP's betas: at Gulrajani et
     # al.'s 1e-4 its 1500 steps are far from converged (seed 0: Frechet
     # distance 69.6 at step 1000 with 1e-3; RESULTS.md).
     "wgan_gp": {"optim.critic.learning_rate": 1e-3, "optim.generator.learning_rate": 1e-3},

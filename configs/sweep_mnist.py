@@ -1,6 +1,6 @@
-r"""Every divergence and WGAN-GP on MNIST, 3 seeds each: the main job's
-DCGAN and settings (configs/js_mnist.py) with each divergence's recipe
-(configs/base.py, IMAGE_RECIPES).
+r"""Every divergence and WGAN-GP on MNIST, 3 seeds each: seed 003's DCGAN at
+configs/base.py's settings (Adam 1e-3, 5000 steps; the main job's network
+is deeper) with each divergence's recipe (configs/base.py, IMAGE_RECIPES).
 
   python -m experiments.sweep --config=configs/sweep_mnist.py
 

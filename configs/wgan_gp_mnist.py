@@ -1,6 +1,6 @@
 r"""WGAN-GP on MNIST (Gulrajani et al. 2017): lambda 10, n_critic 5,
-Adam(1e-3, (0, 0.9)) (their betas, the main job's rate: configs/base.py,
-IMAGE_RECIPES); DCGAN without batch norm in the critic.
+Adam(1e-3, (0, 0.9)) (their betas, the base's rate: configs/base.py,
+IMAGE_RECIPES); seed 003's DCGAN without batch norm in the critic.
 
   python -m experiments.run --config=configs/wgan_gp_mnist.py
 

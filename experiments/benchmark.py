@@ -13,8 +13,8 @@ the path experiments.run and experiments.sweep use):
          critic step): one seed, then N seeds trained together (vmapped) and
          the ratio of N-seed to one-seed throughput; also a 3x128 MLP, the
          sweep's toy model
-  dcgan  the 28x28 DCGAN of configs/js_mnist.py (critic without batch norm,
-         as in the issue's reference) at batch 64 and 256: iterations/s,
+  dcgan  seed 003's 28x28 DCGAN (configs/base.py; critic without batch
+         norm, as in the issue's reference) at batch 64 and 256: iterations/s,
          images/s, GFLOP per iteration (XLA's cost analysis), share of the
          matmul peak, time to the first step; N seeds (at most 4) vmapped
          at batch 64 with conv_impl "subpixel" (the default) and "matmul"

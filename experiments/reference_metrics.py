@@ -5,7 +5,8 @@ r"""Reference values of the image metrics, for reading any run's numbers.
 Evaluates, with the same code and 10,000 samples as a run's evaluation:
   * the dataset's test split against its training split ("real data": the
     best a generator can hope for);
-  * an untrained DCGAN generator (configs/js_mnist.py at step 0, seed 0).
+  * an untrained DCGAN generator (seed 003's, configs/base.py, at step 0,
+    seed 0).
 Prints a table, the time each evaluation took, and writes
 $FGAN_DATA_DIR/reference_metrics_<dataset>.json.
 """
@@ -18,7 +19,7 @@ from absl import flags
 import jax
 import numpy as np
 
-from configs import js_mnist
+from configs import base
 from fgan import classifier
 from fgan import data
 from fgan import evaluation
@@ -30,7 +31,7 @@ _DATASET = flags.DEFINE_string("dataset", "mnist", "mnist | fashion_mnist")
 
 def main(argv):
   del argv
-  config = js_mnist.get_config()
+  config = base.get_base_config()
   config.data.name = _DATASET.value
   clf = classifier.load_classifier(config.data)
   train_ds, test_ds = data.load(config.data, "train"), data.load(config.data, "test")
