@@ -43,6 +43,7 @@ def test_run_leaves_its_files(tmp_path):
   assert json.loads((tmp_path / "config.json").read_text())["train"]["num_steps"] == 40
   run_info = json.loads((tmp_path / "run.json").read_text())
   assert run_info["seed"] == 0 and run_info["versions"]["jax"] == jax.__version__
+  assert run_info["machine"]["cpu_threads"] == len(os.sched_getaffinity(0))
 
 
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
