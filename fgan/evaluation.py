@@ -58,7 +58,23 @@ def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frechet_distance_of(features1, features2) -> float:
-  return frechet_distance(*gaussian_stats(features1), *gaussian_stats(features2))
+  """Frechet distance between the Gaussians fitted to two feature sets.
+
+  With fewer samples than feature dimensions (n1, n2 < d), the covariances
+  S_i = A_i^T A_i (A_i the centred features over sqrt(n_i - 1), n_i x d)
+  have rank < n_i, and tr sqrt(S1^1/2 S2 S1^1/2) = sum of the singular
+  values of A_1 A_2^T (n1 x n2): the nonzero eigenvalues of S1 S2 are those
+  of (A_1 A_2^T)(A_1 A_2^T)^T. That replaces two d x d eigendecompositions
+  (d = 2048 for Inception features) with one n1 x n2 SVD."""
+  f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+  if max(len(f1), len(f2)) >= f1.shape[1]:
+    return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
+  a1 = (f1 - f1.mean(0)) / np.sqrt(len(f1) - 1)
+  a2 = (f2 - f2.mean(0)) / np.sqrt(len(f2) - 1)
+  cross = np.sum(np.linalg.svd(a1 @ a2.T, compute_uv=False))
+  value = (np.sum((f1.mean(0) - f2.mean(0))**2) + np.sum(a1**2) + np.sum(a2**2)
+           - 2.0 * cross)
+  return float(max(value, 0.0))
 
 
 def frechet_with_stderr(real, fake, seed: int = 0) -> tuple[float, float]:

@@ -45,6 +45,16 @@ def test_frechet_distance_identical_and_closed_form():
   assert evaluation.frechet_distance(mu, s, mu2, s2) == pytest.approx(textbook, rel=1e-6)
 
 
+def test_frechet_distance_of_fewer_samples_than_dimensions_equals_the_covariance_form():
+  rng = np.random.default_rng(1)
+  real, fake = rng.normal(size=(40, 96)), 0.2 + 1.5 * rng.normal(size=(30, 96))
+  got = evaluation.frechet_distance_of(real, fake)  # the n x n singular values
+  expected = evaluation.frechet_distance(*evaluation.gaussian_stats(real),
+                                         *evaluation.gaussian_stats(fake))
+  assert got == pytest.approx(expected, rel=1e-6)
+  assert evaluation.frechet_distance_of(real, real) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_single_class_samples_have_coverage_one_and_score_one():
   probs = np.full((1000, 10), 1e-4)
   probs[:, 3] = 1 - 9e-4

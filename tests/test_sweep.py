@@ -167,11 +167,13 @@ def test_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
 def test_sweep_command_line(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "experiments.sweep", "--config=configs/sweep_ring8.py",
-       f"--sweep_dir={tmp_path}", "--config.seeds=(0,)",
+       f"--sweep_dir={tmp_path}", "--config.seeds=(0,)", "--variants=kl,wgan_gp",
        "--config.grid=(('train.num_steps', (20,)), ('model.hidden', ((32, 32),)),"
        " ('eval.estimate_steps', (10,)))"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ))
   assert out.returncode == 0, out.stderr[-3000:]
   rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-  assert len(rows) == len(base.SWEEP_DIVERGENCES)
+  assert sorted(r["variant"].split("__")[0] for r in rows) == ["kl", "wgan_gp"]
+  from configs import sweep_ring8  # pylint: disable=import-outside-toplevel
+  assert sorted(sweep_ring8.get_config().variants) == sorted(base.SWEEP_DIVERGENCES)
   assert "fgan.sweep: tables and plots in" in out.stdout
