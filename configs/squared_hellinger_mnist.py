@@ -5,7 +5,7 @@ this divergence's recipe (configs/base.py, IMAGE_RECIPES).
   python -m experiments.run --config=configs/squared_hellinger_mnist.py
 
 Every such config trains in the same time (the recipes add no gradient
-penalty): 1.5-1.9 T (RESULTS.md, MNIST sweep). Results in
+penalty): 1.4-1.9 T on the CPUs measured (RESULTS.md). Results in
 experiments/RESULTS.md.
 """
 

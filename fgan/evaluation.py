@@ -69,11 +69,10 @@ def frechet_distance_of(features1, features2) -> float:
   f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
   if max(len(f1), len(f2)) >= f1.shape[1]:
     return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
-  a1 = (f1 - f1.mean(0)) / np.sqrt(len(f1) - 1)
-  a2 = (f2 - f2.mean(0)) / np.sqrt(len(f2) - 1)
+  mu1, mu2 = f1.mean(0), f2.mean(0)
+  a1, a2 = (f1 - mu1) / np.sqrt(len(f1) - 1), (f2 - mu2) / np.sqrt(len(f2) - 1)
   cross = np.sum(np.linalg.svd(a1 @ a2.T, compute_uv=False))
-  value = (np.sum((f1.mean(0) - f2.mean(0))**2) + np.sum(a1**2) + np.sum(a2**2)
-           - 2.0 * cross)
+  value = np.sum((mu1 - mu2)**2) + np.sum(a1**2) + np.sum(a2**2) - 2.0 * cross
   return float(max(value, 0.0))
 
 

@@ -175,18 +175,24 @@ def test_estimation_uses_each_key_once(monkeypatch):
   _assert_each_key_used_once(uses)
 
 
+def _short_toy_run(c, steps, workdir):
+  """``c`` trained ``steps`` steps, evaluated once at the end without the
+  held-out estimates; its summary."""
+  from fgan import loop
+  c.train.num_steps = c.eval.every_steps = c.checkpoint.every_steps = steps
+  c.eval.estimate_steps = 0
+  return loop.run(c, workdir, progress=False)
+
+
 def _recipe_runs(tmp_path, config, unstabilise):
   """A 1000-step toy run of ``config`` without its recipe (``unstabilise``
   undoes it) goes non-finite; with it, it runs finite and captures >= 6 modes."""
-  from fgan import errors, loop
+  from fgan import errors
   def run(recipe):
     c = config.copy_and_resolve_references()
     if not recipe:
       unstabilise(c)
-    c.train.num_steps = 1000
-    c.eval.every_steps = c.checkpoint.every_steps = 1000
-    c.eval.estimate_steps = 0
-    return loop.run(c, tmp_path / str(recipe), progress=False)
+    return _short_toy_run(c, 1000, tmp_path / str(recipe))
   with pytest.raises(errors.NonFiniteError, match="non-finite losses or parameters at step"):
     run(recipe=False)
   summary = run(recipe=True)
@@ -223,11 +229,7 @@ def test_every_ring_config_trains_finite_with_its_recipe(tmp_path, name):
   are the tests above; WGAN-GP's 3x512 critic at Adam 1e-4 has 2 modes at
   step 600)."""
   import importlib
-  from fgan import loop
-  c = importlib.import_module(f"configs.{name}_ring8").get_config()
-  c.train.num_steps = 600
-  c.eval.every_steps = c.checkpoint.every_steps = 600
-  c.eval.estimate_steps = 0
-  summary = loop.run(c, tmp_path, progress=False)
+  summary = _short_toy_run(importlib.import_module(f"configs.{name}_ring8").get_config(),
+                           600, tmp_path)
   assert summary["nonfinite_steps"] == 0
   assert summary["eval"]["modes_captured"] >= 4, summary["eval"]
