@@ -1,7 +1,7 @@
 r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
 
-  python -m experiments.benchmark [--sections=peak,toy,dcgan,budget,dcgan64] [--seeds=8]
-      [--rounds=3] [--nopeer] [--budget_configs=js_mnist,wgan_gp_mnist]
+  python -m experiments.benchmark [--sections=peak,toy,dcgan,budget,resnet,sndcgan,dcgan64] [--seeds=8]
+      [--rounds=3] [--nopeer] [--budget_configs=js_mnist,mnist:wgan_gp]
 
 Sections (each prints its figures; all run through fgan.parallel.Runner,
 the path experiments.run and experiments.sweep use):
@@ -13,20 +13,27 @@ the path experiments.run and experiments.sweep use):
          critic step): one seed, then N seeds trained together (vmapped) and
          the ratio of N-seed to one-seed throughput; also a 3x128 MLP, the
          sweep's toy model
-  dcgan  seed 003's 28x28 DCGAN (configs/base.py; critic without batch
-         norm, as in the issue's reference) at batch 64 and 256: iterations/s,
+  dcgan  Radford et al.'s 28x28 DCGAN at the schema's widths (critic
+         without batch norm) at batch 64 and 256: iterations/s,
          images/s, GFLOP per iteration (XLA's cost analysis), share of the
          matmul peak, time to the first step; N seeds (at most 4) vmapped
          at batch 64 with conv_impl "subpixel" (the default) and "matmul"
          (the critic's convolutions as matrix products too), each against
          one seed with the default
   budget T, PyTorch eager's time for 3000 iterations of the dcgan
-         section's DCGAN at batch 64 (issue 22's unit of training time),
-         and each config of --budget_configs (default: every run
-         config configs/*_mnist.py) timed in turn with it: its own train step
+         section's DCGAN at batch 64 (the unit of training time that the
+         configs' run times are stated in),
+         and each config of --budget_configs (default: the main job and
+         every variant of configs/mnist.py) timed in turn with it: its own train step
          (network, batch, critic steps, penalties, as experiments.run
          trains it), and its train.num_steps in seconds and in T
-  dcgan64  the 64x64 DCGAN of the background notes, document 003 (z 100,
+  resnet SNGAN's 32x32 ResNet (fgan.models.resnet, spectral norm) at batch
+         64, 5 critic steps per generator step, Adam(2e-4, (0, 0.9)), as
+         mimicry trains it, on synthetic 32x32x3 images; the peer in eager
+         mode and torch.compile
+  sndcgan  Miyato et al.'s standard CNN (fgan.models.sndcgan) likewise, 1
+         critic step, Adam(2e-4, (0.5, 0.999))
+  dcgan64  Radford et al.'s 64x64 DCGAN (z 100,
          generator 4x4x512 -> ... -> 64x64, critic with batch norm), on MNIST
          resized to 64x64 (data.resize; one channel where it has three),
          batch --batch64 (128): conv_impl "subpixel" and "xla", and PyTorch
@@ -55,7 +62,6 @@ critic and one generator step per iteration.
 
 import dataclasses
 import importlib
-import pathlib
 import time
 
 from absl import app
@@ -70,11 +76,11 @@ from fgan import data
 from fgan import losses
 from fgan import models
 from fgan import parallel
-from fgan import provenance
+from fgan.rundir import provenance
 from fgan import train
 
 _SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"],
-                              "Sections to run (peak, toy, dcgan, budget, dcgan64).")
+                              "Sections to run (peak, toy, dcgan, budget, resnet, sndcgan, dcgan64).")
 _BUDGET_CONFIGS = flags.DEFINE_list("budget_configs", [], "Configs (names in configs/) "
                                     "the budget section times; default: every *_mnist one.")
 _BATCH64 = flags.DEFINE_integer("batch64", 128, "Batch size of the dcgan64 section.")
@@ -134,12 +140,10 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
     c.seed = config.seed + i
     states.append(train.create_state(c, g, d, dataset.shape))
   state = jax.tree.map(lambda *x: np.stack(x), *states) if num_seeds > 1 else states[0]
-  make_runner = lambda steps: parallel.Runner(
-      config, g, d, dataset, dataclasses.replace(resolved, steps_per_call=steps),
-      num_seeds=num_seeds if num_seeds > 1 else 0)
-  runner = make_runner(k)
+  runner = parallel.Runner(config, g, d, dataset, resolved,
+                           num_seeds=num_seeds if num_seeds > 1 else 0)
   state, arrays = runner.place(state), runner.place(dataset.arrays)
-  state, _ = runner(state, arrays)
+  state, _ = runner(state, arrays, k)
   jax.block_until_ready(state)
   first = time.perf_counter() - t0
 
@@ -147,12 +151,12 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
     nonlocal state
     count, t = 0, time.perf_counter()
     while time.perf_counter() - t < seconds or count < min_iterations:
-      state, _ = runner(state, arrays)
+      state, _ = runner(state, arrays, k)
       count += 1
     jax.block_until_ready(state)
     return count * k / (time.perf_counter() - t)
 
-  timer.info = {"gflop_per_iteration": gflop(make_runner(1).compiled, state, arrays),
+  timer.info = {"gflop_per_iteration": gflop(runner.compiled(1), state, arrays),
                 "first_step_s": first, "steps_per_call": k}
   return timer
 
@@ -185,7 +189,7 @@ def dcgan_config(batch: int):
 
 
 def dcgan64_config(batch: int):
-  """Seed 003's 64x64 DCGAN: z of 100, critic with batch norm (the base's)."""
+  """Radford et al.'s 64x64 DCGAN: z of 100, critic with batch norm."""
   c = base.get_base_config()
   c.divergence = "gan"
   c.data.resize = 64
@@ -232,6 +236,9 @@ class Peer:
     g_torch.load_flax(jax.device_get(state.g_params))
     d_torch.load_flax(jax.device_get(state.d_params))
     g_torch.to(self.device), d_torch.to(self.device)
+    normalised = [m for m in d_torch.modules() if hasattr(m, "weight_u")]
+    for m in normalised:  # the stored u, v, as fgan's forward uses them
+      m.eval()
     flags_ = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
@@ -241,6 +248,8 @@ class Peer:
                   self.lib.generator_loss(d_torch, fake_t)]
     finally:
       torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags_
+      for m in normalised:
+        m.train()
     return max(abs(float(a) - float(b)) / abs(float(a)) for a, b in zip(ours, theirs))
 
   def timers(self, label, config, dataset, make_nets, sample_real, images: bool,
@@ -274,8 +283,10 @@ class Peer:
   def _started(self, config, make_nets, sample_real, compile_: bool):
     """A trainer's throughput timer after its first iterations (compilation)."""
     g_torch, d_torch = (net.to(self.device) for net in make_nets())
+    o = config.optim.critic
     trainer = self.lib.Trainer(g_torch, d_torch, config.model.z_dim, sample_real,
-                               config.train.batch_size, compile=compile_)
+                               config.train.batch_size, compile=compile_, lr=o.learning_rate,
+                               betas=(o.b1, o.b2), n_critic=config.train.n_critic)
     trainer.step()
     trainer.throughput(0)
     return trainer.throughput
@@ -315,13 +326,102 @@ def print_peer(label: str, rates: dict, ours: str = "one") -> None:
 
 
 def mnist_configs() -> list[str]:
-  """The names of the run configs configs/*_mnist.py (not sweeps), sorted."""
-  folder = pathlib.Path(__file__).resolve().parents[1] / "configs"
-  return sorted(p.stem for p in folder.glob("*_mnist.py") if not p.stem.startswith("sweep_"))
+  """The MNIST run configs the budget section times by default: the main
+  job and every variant of the MNIST family ("mnist:<variant>")."""
+  return ["js_mnist"] + [f"mnist:{v}" for v in base.variant_names()]
 
 
-def budget(peer, names, secs: float, rounds: int) -> None:
-  """T and each named config's training time in T (the budget section)."""
+def load_config(name: str):
+  """A run config by name: "js_mnist" (configs/js_mnist.py) or
+  "family:variant" (configs/family.py's get_config(variant))."""
+  module, *argument = name.split(":", 1)
+  return importlib.import_module(f"configs.{module}").get_config(*argument)
+
+
+@dataclasses.dataclass
+class Context:
+  """What the sections share: the measurement settings, the matmul peak
+  (once measured) and the PyTorch peer (or None)."""
+  seeds: int
+  seconds: float
+  rounds: int
+  peak: float | None
+  peer: "Peer | None"
+
+
+def section_peak(ctx: Context) -> None:
+  """The device's float32 matmul rate, at the default precision (and at
+  "highest" off CPUs)."""
+  size = 2048 if jax.default_backend() == "cpu" else 8192
+  ctx.peak = matmul_peak(size)
+  print(f"peak: float32 matmul {size}^3, default precision: {ctx.peak:.0f} GFLOP/s", flush=True)
+  if jax.default_backend() != "cpu":
+    print(f"peak: float32 matmul {size}^3, precision highest: "
+          f"{matmul_peak(size, 'highest'):.0f} GFLOP/s", flush=True)
+
+
+def section_toy(ctx: Context) -> None:
+  """The WGAN-GP toy MLP and the sweep's, one seed and N vmapped, and the
+  peer."""
+  peer, n = ctx.peer, ctx.seeds
+  for hidden in ((512, 512, 512), (128, 128, 128)):
+    c = toy_config(hidden)
+    dataset = data.load(c.data)
+    label = f"toy MLP {'x'.join(map(str, hidden))} batch 256"
+    timers = {"one": train_timer(c, 1, dataset=dataset),
+              "many": train_timer(c, n, dataset=dataset)}
+    if peer:
+      nets = lambda c=c, hidden=hidden: (peer.lib.MLP(c.model.z_dim, hidden, 2),
+                                         peer.lib.MLP(2, hidden, 1))
+      timers |= peer.timers(label, c, dataset, nets, peer.lib.ring8_sampler(peer.device),
+                            False)
+    rates = interleaved(timers, ctx.seconds, ctx.rounds)
+    report(label, rates["one"], timers["one"].info, ctx.peak, 256)
+    report(label, rates["many"], timers["many"].info, ctx.peak, 256, n)
+    print(f"{label}: {n} seeds together vs one after another: "
+          f"{n * rates['many'] / rates['one']:.2f}x", flush=True)
+    print_peer(label, rates)
+
+
+def section_dcgan(ctx: Context) -> None:
+  """The 28x28 DCGAN at batch 64 and 256 against the peer, and T; then
+  seeds vmapped with each conv_impl against one seed."""
+  peer = ctx.peer
+  dataset = data.load(dcgan_config(64).data)
+  sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device) if peer else None
+  for batch in (64, 256):
+    c = dcgan_config(batch)
+    label = f"DCGAN 28x28 batch {batch}"
+    timers = {"one": train_timer(c, 1, dataset=dataset)}
+    if peer:
+      nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
+      timers |= peer.timers(label, c, dataset, nets, sampler, True)
+    rates = interleaved(timers, ctx.seconds, ctx.rounds)
+    report(label, rates["one"], timers["one"].info, ctx.peak, batch)
+    print_peer(label, rates)
+    if batch == 64 and "peer" in rates:
+      t = 3000 / rates["peer"]
+      print(f"budget: T = {t:.0f} s (PyTorch eager, 3000 iterations of this DCGAN at "
+            f"batch 64); fgan's 3000 steps at this rate: {3000 / rates['one']:.0f} s",
+            flush=True)
+  k = min(ctx.seeds, 4)
+  timers = {"one": train_timer(dcgan_config(64), 1, dataset=dataset)}
+  for impl in ("subpixel", "matmul"):
+    c = dcgan_config(64)
+    c.compute.conv_impl = impl
+    timers[impl] = train_timer(c, k, dataset=dataset)
+  rates = interleaved(timers, ctx.seconds, ctx.rounds)
+  for impl in ("subpixel", "matmul"):
+    report(f"DCGAN 28x28 batch 64, conv_impl {impl}", rates[impl], timers[impl].info,
+           ctx.peak, 64, k)
+    print(f"DCGAN batch 64, conv_impl {impl}: {k} seeds together vs one after another: "
+          f"{k * rates[impl] / rates['one']:.2f}x", flush=True)
+
+
+def section_budget(ctx: Context) -> None:
+  """T, and each config of --budget_configs (default: ``mnist_configs``)
+  timed in turn with it: its train.num_steps in seconds and in T."""
+  peer = ctx.peer
   if peer is None:
     print("budget: needs the PyTorch peer for T; skipped.")
     return
@@ -330,10 +430,10 @@ def budget(peer, names, secs: float, rounds: int) -> None:
   sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
   nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
   timers = peer.timers("budget: DCGAN 28x28 batch 64", reference, dataset, nets, sampler, True)
-  configs = {name: importlib.import_module(f"configs.{name}").get_config() for name in names}
+  configs = {name: load_config(name) for name in _BUDGET_CONFIGS.value or mnist_configs()}
   for name, c in configs.items():
     timers[name] = train_timer(c, 1, dataset=dataset if c.data.name == "mnist" else None)
-  rates = interleaved(timers, secs, rounds)
+  rates = interleaved(timers, ctx.seconds, ctx.rounds)
   t = 3000 / rates["peer"]
   print(f"budget: T = {t:.0f} s (PyTorch eager {rates['peer']:.2f} it/s, 3000 iterations "
         "of the DCGAN at batch 64)", flush=True)
@@ -343,92 +443,91 @@ def budget(peer, names, secs: float, rounds: int) -> None:
           f"{seconds:.0f} s = {seconds / t:.2f} T", flush=True)
 
 
+def section_dcgan64(ctx: Context) -> None:
+  """The 64x64 DCGAN on MNIST resized, conv_impl subpixel and xla, against
+  PyTorch eager and torch.compile (for GPUs)."""
+  peer, batch = ctx.peer, _BATCH64.value
+  label = f"DCGAN 64x64 batch {batch}"
+  c = dcgan64_config(batch)
+  dataset = data.load(c.data)  # resized once for every timer
+  timers = {}
+  for impl in ("subpixel", "xla"):
+    variant = dcgan64_config(batch)
+    variant.compute.conv_impl = impl
+    timers[impl] = train_timer(variant, 1, dataset=dataset)
+  if peer:
+    sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
+    nets = lambda: (peer.lib.DCGANGenerator(dataset.shape, 100),
+                    peer.lib.DCGANCritic(dataset.shape, norm="batch"))
+    timers |= peer.timers(label, c, dataset, nets, sampler, True, compiled=True)
+  rates = interleaved(timers, ctx.seconds, ctx.rounds)
+  for impl in ("subpixel", "xla"):
+    report(f"{label}, conv_impl {impl}", rates[impl], timers[impl].info, ctx.peak, batch)
+  print_peer(f"{label}, conv_impl subpixel", rates, "subpixel")
+
+
+def synthetic_images(side: int, n: int = 1024) -> data.Dataset:
+  """n random uint8 side x side x 3 images, sampled like a dataset's (the
+  networks' speed does not depend on the pixels)."""
+  images = np.random.default_rng(0).integers(0, 256, (n, side, side, 3), np.uint8)
+  return data.Dataset(name="synthetic", kind="images", shape=(side, side, 3),
+                      arrays={"images": images},
+                      sample=data.images.group_sampler(range(1), 1, n), info={})
+
+
+def network_config(name: str, batch: int = 64):
+  """The benchmark's config of a 32x32 SNGAN network family: the standard
+  GAN loss; the ResNet as mimicry trains it (n_critic 5, Adam(2e-4, (0,
+  0.9))), the standard CNN as Miyato et al.'s setting C (n_critic 1,
+  Adam(2e-4, (0.5, 0.999)))."""
+  c = base.get_base_config(name)
+  c.divergence = "gan"
+  c.data.resize = 32
+  c.train.batch_size = batch
+  if name == "resnet":
+    c.train.n_critic = 5
+    base.set_adam(c, 2e-4, 0.0, 0.9)
+  else:
+    base.set_adam(c, 2e-4, 0.5, 0.999)
+  return c
+
+
+def _network_section(ctx: Context, name: str) -> None:
+  """A 32x32 SNGAN network's train step at batch 64 against PyTorch eager
+  and torch.compile (the same network, torch.nn.utils.spectral_norm)."""
+  peer, c = ctx.peer, network_config(name)
+  dataset = synthetic_images(32)
+  label = f"{name} 32x32 batch 64, n_critic {c.train.n_critic}"
+  timers = {"one": train_timer(c, 1, dataset=dataset)}
+  if peer:
+    lib, shape = peer.lib, dataset.shape
+    nets = {"resnet": lambda: (lib.ResNetGenerator(shape, c.model.z_dim),
+                               lib.ResNetCritic(shape)),
+            "sndcgan": lambda: (lib.SNDCGANGenerator(shape, c.model.z_dim),
+                                lib.SNDCGANCritic(shape))}[name]
+    sampler = lib.image_sampler(dataset.arrays["images"], peer.device)
+    timers |= peer.timers(label, c, dataset, nets, sampler, True, compiled=True)
+  rates = interleaved(timers, ctx.seconds, ctx.rounds)
+  report(label, rates["one"], timers["one"].info, ctx.peak, 64)
+  print_peer(label, rates)
+
+
+SECTIONS = {"peak": section_peak, "toy": section_toy, "dcgan": section_dcgan,
+            "budget": section_budget, "dcgan64": section_dcgan64,
+            "resnet": lambda ctx: _network_section(ctx, "resnet"),
+            "sndcgan": lambda ctx: _network_section(ctx, "sndcgan")}
+
+
 def main(argv):
   del argv
-  backend = jax.default_backend()
-  print(f"jax {jax.__version__}, backend {backend}, devices {jax.devices()}; "
+  unknown = sorted(set(_SECTIONS.value) - set(SECTIONS))
+  if unknown:
+    raise app.UsageError(f"Unknown sections {unknown}; valid: {', '.join(SECTIONS)}.")
+  print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}; "
         f"machine {provenance.machine()}")
-  peak = None
-  n, secs, rounds = _SEEDS.value, _SECONDS.value, _ROUNDS.value
-  if "peak" in _SECTIONS.value:
-    size = 2048 if backend == "cpu" else 8192
-    peak = matmul_peak(size)
-    print(f"peak: float32 matmul {size}^3, default precision: {peak:.0f} GFLOP/s", flush=True)
-    if backend != "cpu":
-      print(f"peak: float32 matmul {size}^3, precision highest: "
-            f"{matmul_peak(size, 'highest'):.0f} GFLOP/s", flush=True)
-  peer = make_peer()
-  if "toy" in _SECTIONS.value:
-    for hidden in ((512, 512, 512), (128, 128, 128)):
-      c = toy_config(hidden)
-      dataset = data.load(c.data)
-      label = f"toy MLP {'x'.join(map(str, hidden))} batch 256"
-      timers = {"one": train_timer(c, 1, dataset=dataset),
-                "many": train_timer(c, n, dataset=dataset)}
-      if peer:
-        nets = lambda c=c, hidden=hidden: (peer.lib.MLP(c.model.z_dim, hidden, 2),
-                                           peer.lib.MLP(2, hidden, 1))
-        timers |= peer.timers(label, c, dataset, nets, peer.lib.ring8_sampler(peer.device),
-                              False)
-      rates = interleaved(timers, secs, rounds)
-      report(label, rates["one"], timers["one"].info, peak, 256)
-      report(label, rates["many"], timers["many"].info, peak, 256, n)
-      print(f"{label}: {n} seeds together vs one after another: "
-            f"{n * rates['many'] / rates['one']:.2f}x", flush=True)
-      print_peer(label, rates)
-  if "dcgan" in _SECTIONS.value:
-    dataset = data.load(dcgan_config(64).data)
-    sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device) if peer else None
-    for batch in (64, 256):
-      c = dcgan_config(batch)
-      label = f"DCGAN 28x28 batch {batch}"
-      timers = {"one": train_timer(c, 1, dataset=dataset)}
-      if peer:
-        nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
-        timers |= peer.timers(label, c, dataset, nets, sampler, True)
-      rates = interleaved(timers, secs, rounds)
-      report(label, rates["one"], timers["one"].info, peak, batch)
-      print_peer(label, rates)
-      if batch == 64 and "peer" in rates:
-        t = 3000 / rates["peer"]
-        print(f"budget: T = {t:.0f} s (PyTorch eager, 3000 iterations of this DCGAN at "
-              f"batch 64); main job 2T = {2 * t:.0f} s, a <divergence>_mnist run 3T = "
-              f"{3 * t:.0f} s; fgan's 3000 steps at this rate: {3000 / rates['one']:.0f} s",
-              flush=True)
-    # Seeds vmapped, against one seed with the default (fastest) conv_impl.
-    k = min(n, 4)
-    timers = {"one": train_timer(dcgan_config(64), 1, dataset=dataset)}
-    for impl in ("subpixel", "matmul"):
-      c = dcgan_config(64)
-      c.compute.conv_impl = impl
-      timers[impl] = train_timer(c, k, dataset=dataset)
-    rates = interleaved(timers, secs, rounds)
-    for impl in ("subpixel", "matmul"):
-      report(f"DCGAN 28x28 batch 64, conv_impl {impl}", rates[impl], timers[impl].info,
-             peak, 64, k)
-      print(f"DCGAN batch 64, conv_impl {impl}: {k} seeds together vs one after another: "
-            f"{k * rates[impl] / rates['one']:.2f}x", flush=True)
-  if "budget" in _SECTIONS.value:
-    budget(peer, _BUDGET_CONFIGS.value or mnist_configs(), secs, rounds)
-  if "dcgan64" in _SECTIONS.value:
-    batch = _BATCH64.value
-    label = f"DCGAN 64x64 batch {batch}"
-    c = dcgan64_config(batch)
-    dataset = data.load(c.data)  # resized once for every timer
-    timers = {}
-    for impl in ("subpixel", "xla"):
-      variant = dcgan64_config(batch)
-      variant.compute.conv_impl = impl
-      timers[impl] = train_timer(variant, 1, dataset=dataset)
-    if peer:
-      sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
-      nets = lambda: (peer.lib.DCGANGenerator(dataset.shape, 100),
-                      peer.lib.DCGANCritic(dataset.shape, norm="batch"))
-      timers |= peer.timers(label, c, dataset, nets, sampler, True, compiled=True)
-    rates = interleaved(timers, secs, rounds)
-    for impl in ("subpixel", "xla"):
-      report(f"{label}, conv_impl {impl}", rates[impl], timers[impl].info, peak, batch)
-    print_peer(f"{label}, conv_impl subpixel", rates, "subpixel")
+  ctx = Context(_SEEDS.value, _SECONDS.value, _ROUNDS.value, None, make_peer())
+  for name in _SECTIONS.value:
+    SECTIONS[name](ctx)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-r"""Seed 000's demonstration: cross entropy and KL of random Q against a fixed P.
+r"""The background notes' demonstration: cross entropy and KL of random Q against a fixed P.
 
   python -m experiments.cross_entropy_vs_kl [--num_q=10] [--seed=0]
 
@@ -6,7 +6,7 @@ P = [0.1, 0.2, 0.3, 0.4]; each Q is uniform noise normalised to sum to 1
 (numpy's default_rng(seed), so the draws are reproducible). Since
 H(P, Q) = H(P) + KL(P || Q), the two curves differ by the constant
 H(P) = 1.2799 nats: minimising cross entropy over Q is minimising KL. Besides
-the random Q, the ten Q vectors printed in the background notes (document 000) are shown with the values
+the random Q, the ten Q vectors printed in the background notes (their cross-entropy example) are shown with the values
 the notes print. Writes cross_entropy_vs_kl.csv, .md and .png.
 """
 
@@ -17,15 +17,15 @@ from absl import flags
 import numpy as np
 
 from fgan import information
-from fgan import report
+from fgan.studies import report
 
-_OUT = flags.DEFINE_string("out", "experiments/results/cross_entropy_vs_kl", "Output folder.")
+_OUT = flags.DEFINE_string("out", "runs/cross_entropy_vs_kl", "Output folder.")
 _NUM_Q = flags.DEFINE_integer("num_q", 10, "Number of random Q.")
 _SEED = flags.DEFINE_integer("seed", 0, "numpy seed of the random Q.")
 
 P = np.array([0.1, 0.2, 0.3, 0.4])
-# Seed 000's printed Q vectors and its printed (cross entropy, KL), 4 decimals.
-SEED_000 = [
+# The notes' printed Q vectors and its printed (cross entropy, KL), 4 decimals.
+NOTES_EXAMPLE = [
     ([0.5101243, 0.146313, 0.31238896, 0.03117374], 2.1880, 0.9082),
     ([0.33838008, 0.16273734, 0.07120858, 0.42767399], 1.6039, 0.3240),
     ([0.32688522, 0.23702942, 0.10110463, 0.33498072], 1.5247, 0.2448),
@@ -55,13 +55,13 @@ def write(random_rows, seed_rows, out: pathlib.Path) -> None:
   h = float(information.entropy(P))
   with (out / "cross_entropy_vs_kl.csv").open("w") as f:
     f.write("set,index,q,cross_entropy,kl,cross_entropy_minus_kl\n")
-    for name, rs in (("random", random_rows), ("seed_000", seed_rows)):
+    for name, rs in (("random", random_rows), ("notes", seed_rows)):
       for i, r in enumerate(rs, 1):
         q = " ".join(f"{x:.6f}" for x in r["q"])
         f.write(f"{name},{i},{q},{r['cross_entropy']:.6f},{r['kl']:.6f},"
                 f"{r['cross_entropy'] - r['kl']:.6f}\n")
-  md = ["| Q | H(P, Q) | KL(P‖Q) | document 000 prints |", "|---|---|---|---|"]
-  for r, (_, ce, kl) in zip(seed_rows, SEED_000):
+  md = ["| Q | H(P, Q) | KL(P‖Q) | the notes print |", "|---|---|---|---|"]
+  for r, (_, ce, kl) in zip(seed_rows, NOTES_EXAMPLE):
     md.append(f"| [{', '.join(f'{x:.3f}' for x in r['q'])}] | {r['cross_entropy']:.4f} "
               f"| {r['kl']:.4f} | {ce:.4f}, {kl:.4f} |")
   md += ["", f"H(P) = {h:.4f} nats = H(P, Q) − KL(P‖Q) for every Q."]
@@ -83,7 +83,7 @@ def write(random_rows, seed_rows, out: pathlib.Path) -> None:
 def main(argv):
   del argv
   out = pathlib.Path(_OUT.value)
-  write(rows(random_qs(_NUM_Q.value, _SEED.value)), rows([q for q, _, _ in SEED_000]), out)
+  write(rows(random_qs(_NUM_Q.value, _SEED.value)), rows([q for q, _, _ in NOTES_EXAMPLE]), out)
   print((out / "cross_entropy_vs_kl.md").read_text())
 
 

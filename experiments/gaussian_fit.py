@@ -9,7 +9,7 @@ P is a stated bimodal mixture, by default 0.5 N(-1, 0.5^2) + 0.5 N(2, 2^2)
 every divergence's variational estimate F have finite variance around the
 minimiser; with a component of std 1 instead (--stds=0.5,1, the mixture of
 the first version of this script) Neyman chi-square's does not, and no
-sample-based fit reaches its minimiser (experiments/RESULTS.md). The
+sample-based fit reaches its minimiser. The
 generator starts at the Gaussian matching the sample mean and standard
 deviation of P. For each divergence: the Gaussian N(mu, sigma^2) learned by
 f-GAN training beside the exact minimiser of D_f(P || N(mu, sigma^2)) found
@@ -31,15 +31,15 @@ import ml_collections
 import numpy as np
 
 from fgan import divergences
-from fgan import gaussian_fit
+from fgan.studies import gaussian_fit
 from fgan import information
-from fgan import report
+from fgan.studies import report
 from fgan.data import toy
 
 F_DIVERGENCES = [n for n in divergences.names() if not divergences.get(n).is_ipm]
 BATCH = 4096  # samples of P and of Q per critic and generator step
 
-_OUT = flags.DEFINE_string("out", "experiments/results/gaussian_fit", "Output folder.")
+_OUT = flags.DEFINE_string("out", "runs/gaussian_fit", "Output folder.")
 _STEPS = flags.DEFINE_integer("num_steps", 3000, "Generator steps of each fit.")
 _DIVS = flags.DEFINE_list("divergences", F_DIVERGENCES, "Divergences to fit.")
 _TOL = flags.DEFINE_float("tolerance", 0.05, "Largest allowed |learned - exact|.")

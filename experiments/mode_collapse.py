@@ -21,8 +21,8 @@ from absl import logging
 
 from configs import sweep_grid25
 from configs import sweep_ring8
-from fgan import report
-from fgan import sweep
+from fgan.studies import report
+from fgan.studies import sweep
 
 _OUT = flags.DEFINE_string("out", "runs/mode_collapse", "Output folder.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (at least 3 for the table).")

@@ -1,6 +1,6 @@
 r"""The WGAN paper's parallel lines (Arjovsky et al. 2017, example 1).
 
-  python -m experiments.parallel_lines [--out=experiments/results/parallel_lines]
+  python -m experiments.parallel_lines [--out=runs/parallel_lines]
 
 P is uniform on the segment {0} x [0, 1], Q_theta on {theta} x [0, 1]. For
 theta != 0 the supports are disjoint, so (fgan's conventions)
@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fgan import estimation
-from fgan import report
+from fgan.evaluation import estimation
+from fgan.studies import report
 
-_OUT = flags.DEFINE_string("out", "experiments/results/parallel_lines", "Output folder.")
+_OUT = flags.DEFINE_string("out", "runs/parallel_lines", "Output folder.")
 _STEPS = flags.DEFINE_integer("num_steps", 3000, "Critic training steps per estimate.")
 _THETAS = flags.DEFINE_list("thetas", ["-1", "-0.5", "-0.2", "0", "0.2", "0.5", "1"],
                             "Values of theta.")

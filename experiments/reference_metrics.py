@@ -5,7 +5,7 @@ r"""Reference values of the image metrics, for reading any run's numbers.
 Evaluates, with the same code and 10,000 samples as a run's evaluation:
   * the dataset's test split against its training split ("real data": the
     best a generator can hope for);
-  * an untrained DCGAN generator (seed 003's, configs/base.py, at step 0,
+  * an untrained DCGAN generator (the schema's, fgan.config, at step 0,
     seed 0).
 Prints a table, the time each evaluation took, and writes
 $FGAN_DATA_DIR/reference_metrics_<dataset>.json.
@@ -17,14 +17,14 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 
 from configs import base
-from fgan import classifier
+from fgan.evaluation import classifier
 from fgan import data
 from fgan import evaluation
 from fgan import models
 from fgan import train
+from fgan.evaluation import metrics
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "mnist | fashion_mnist")
 
@@ -38,8 +38,9 @@ def main(argv):
   _, train_features = clf.apply(data.as_float(train_ds.arrays["images"][:10_000]))
   rows = {}
   t = time.time()
-  rows["test split vs train split"] = evaluation.image_metrics(
-      clf, data.as_float(test_ds.arrays["images"]), train_features)
+  logits, test_features = clf.apply(data.as_float(test_ds.arrays["images"]))
+  rows["test split vs train split"] = metrics.evaluate(
+      metrics.Features("classifier", test_features, train_features, logits))
   rows["test split vs train split"]["seconds"] = time.time() - t
 
   g, d = models.build(config.model, train_ds.shape)
@@ -49,8 +50,7 @@ def main(argv):
   rows["untrained generator vs test split"] = evaluator(state.g_ema_params)
   rows["untrained generator vs test split"]["seconds"] = time.time() - t
 
-  keys = ["frechet_distance", "classifier_score", "classes_covered", "class_kl_from_uniform",
-          "precision", "recall", "density", "coverage", "confident_share", "seconds"]
+  keys = [m.name for m in metrics.of_space("classifier")] + ["seconds"]
   print(f"classifier sha256 {clf.sha256} test accuracy {clf.test_accuracy:.4f}")
   print("| samples | " + " | ".join(keys) + " |")
   print("|---" * (len(keys) + 1) + "|")

@@ -119,6 +119,212 @@ class MLP(nn.Module):
       layer.bias.data = _t(p["params"][f"Dense_{i}"]["bias"])
 
 
+def _conv_weight(kernel) -> torch.Tensor:
+  """An HWIO flax kernel as a PyTorch (out, in, kh, kw) weight."""
+  return _t(np.asarray(kernel).transpose(3, 2, 0, 1))
+
+
+def _dense_from_map(kernel, side: int, channels: int) -> torch.Tensor:
+  """A dense kernel whose outputs are an NHWC (side, side, channels) map,
+  as a PyTorch Linear weight whose outputs view as NCHW."""
+  k = np.asarray(kernel)
+  return _t(k.reshape(k.shape[0], side, side, channels).transpose(3, 1, 2, 0)
+            .reshape(-1, k.shape[0]))
+
+
+def _dense_to_one(kernel, side: int, channels: int) -> torch.Tensor:
+  """A dense kernel from a flattened NHWC map to 1, as a PyTorch weight
+  over the flattened NCHW map."""
+  k = np.asarray(kernel)
+  return _t(k.reshape(side, side, channels, 1).transpose(3, 2, 0, 1).reshape(1, -1))
+
+
+def _load_bn(bn, p) -> None:
+  bn.weight.data, bn.bias.data = _t(p["scale"]), _t(p["bias"])
+
+
+def _load_conv(conv, p, state=None) -> None:
+  """A Conv2d (or Linear) from flax parameters ``p`` (a spectrally
+  normalised layer's kernel is one level deeper, and its u, v in
+  ``state``); a spectral-norm parametrisation gets u and v."""
+  kernel = p["kernel"]["kernel"] if isinstance(p["kernel"], dict) else p["kernel"]
+  weight = (_conv_weight(kernel) if np.ndim(kernel) == 4 else _t(np.asarray(kernel).T))
+  target = conv.weight_orig if hasattr(conv, "weight_orig") else conv.weight
+  target.data = weight.reshape(target.shape)
+  if "bias" in p:
+    conv.bias.data = _t(p["bias"])
+  if state is not None and hasattr(conv, "weight_u"):
+    conv.weight_u.data = _t(state["kernel"]["u"])
+    v = np.asarray(state["kernel"]["v"])
+    if np.ndim(kernel) == 4:  # (kh kw in) order -> (in kh kw), torch's flattening
+      kh, kw, c_in, _ = np.shape(kernel)
+      v = v.reshape(kh, kw, c_in).transpose(2, 0, 1).reshape(-1)
+    conv.weight_v.data = _t(v)
+
+
+def _sn(layer, norm: str):
+  return nn.utils.spectral_norm(layer, eps=1e-12) if norm == "spectral" else layer
+
+
+def _resnet_plan(image_shape, width, critic_width):
+  from fgan.models import resnet  # pylint: disable=import-outside-toplevel
+  plan = resnet.PLANS[image_shape[0]]
+  return (plan, [m * (width or plan.generator_width) // 8 for m in plan.generator_widths],
+          [m * (critic_width or plan.critic_width) // 16 for m in plan.critic_widths])
+
+
+class ResNetGenerator(nn.Module):
+  """fgan.models.resnet.ResNetGenerator in NCHW (nearest upsampling)."""
+
+  def __init__(self, image_shape=(32, 32, 3), z_dim=128, width=0):
+    super().__init__()
+    plan, widths, _ = _resnet_plan(image_shape, width, 0)
+    self.bottom, self.w0 = plan.bottom, widths[0]
+    self.fc = nn.Linear(z_dim, plan.bottom * plan.bottom * widths[0])
+    self.blocks = nn.ModuleList()
+    for a, b in zip(widths, widths[1:]):
+      self.blocks.append(nn.ModuleDict({
+          "b1": nn.BatchNorm2d(a), "c1": nn.Conv2d(a, b, 3, 1, 1), "b2": nn.BatchNorm2d(b),
+          "c2": nn.Conv2d(b, b, 3, 1, 1), "sc": nn.Conv2d(a, b, 1, 1, 0)}))
+    self.bn = nn.BatchNorm2d(widths[-1])
+    self.out = nn.Conv2d(widths[-1], image_shape[-1], 3, 1, 1)
+
+  def forward(self, z):
+    x = self.fc(z).view(-1, self.w0, self.bottom, self.bottom)
+    for b in self.blocks:
+      up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")
+      h = b["c2"](F.relu(b["b2"](b["c1"](up(F.relu(b["b1"](x)))))))
+      x = h + b["sc"](up(x))
+    return torch.tanh(self.out(F.relu(self.bn(x))))
+
+  def load_flax(self, p):
+    p = p["params"]
+    self.fc.weight.data = _dense_from_map(p["Dense_0"]["kernel"], self.bottom, self.w0)
+    self.fc.bias.data = _t(np.asarray(p["Dense_0"]["bias"]).reshape(
+        self.bottom, self.bottom, self.w0).transpose(2, 0, 1).reshape(-1))
+    for i, b in enumerate(self.blocks):
+      q = p[f"UpBlock_{i}"]
+      _load_bn(b["b1"], q["BatchNorm_0"])
+      _load_bn(b["b2"], q["BatchNorm_1"])
+      _load_conv(b["c1"], q["Conv_0"])
+      _load_conv(b["c2"], q["Conv_1"])
+      _load_conv(b["sc"], q["shortcut"])
+    _load_bn(self.bn, p["BatchNorm_0"])
+    _load_conv(self.out, p["Conv_0"])
+
+
+class ResNetCritic(nn.Module):
+  """fgan.models.resnet.ResNetCritic in NCHW, norm "spectral" (torch's
+  spectral_norm on every layer) or "none"."""
+
+  def __init__(self, image_shape=(32, 32, 3), width=0, norm="spectral"):
+    super().__init__()
+    plan, _, widths = _resnet_plan(image_shape, 0, width)
+    self.blocks, self.down = nn.ModuleList(), plan.critic_downsample
+    c_in = image_shape[-1]
+    for i, c_out in enumerate(widths):
+      hidden = c_out if i == 0 else c_in
+      block = {"c1": _sn(nn.Conv2d(c_in, hidden, 3, 1, 1), norm),
+               "c2": _sn(nn.Conv2d(hidden, c_out, 3, 1, 1), norm)}
+      if i == 0 or plan.critic_downsample[i] or c_in != c_out:
+        block["sc"] = _sn(nn.Conv2d(c_in, c_out, 1, 1, 0), norm)
+      self.blocks.append(nn.ModuleDict(block))
+      c_in = c_out
+    self.fc = _sn(nn.Linear(c_in, 1), norm)
+
+  def forward(self, x):
+    for i, (b, down) in enumerate(zip(self.blocks, self.down)):
+      h = b["c2"](F.relu(b["c1"](x if i == 0 else F.relu(x))))
+      h = F.avg_pool2d(h, 2) if down else h
+      if i == 0:
+        shortcut = b["sc"](F.avg_pool2d(x, 2))
+      elif "sc" in b:
+        shortcut = b["sc"](x)
+        shortcut = F.avg_pool2d(shortcut, 2) if down else shortcut
+      else:
+        shortcut = x
+      x = h + shortcut
+    return self.fc(F.relu(x).sum(dim=(2, 3)))[:, 0]
+
+  def load_flax(self, p):
+    state, p = p.get("spectral"), p["params"]
+    for i, b in enumerate(self.blocks):
+      q, s = p[f"DownBlock_{i}"], (state or {}).get(f"DownBlock_{i}", {})
+      names = ("SNConv_0", "SNConv_1") if "SNConv_0" in q else ("Conv_0", "Conv_1")
+      for key, name in zip(("c1", "c2"), names):
+        _load_conv(b[key], q[name], s.get(name))
+      if "sc" in b:
+        _load_conv(b["sc"], q["shortcut"], s.get("shortcut"))
+    name = "SNDense_0" if "SNDense_0" in p else "Dense_0"
+    _load_conv(self.fc, p[name], (state or {}).get(name))
+
+
+class SNDCGANGenerator(nn.Module):
+  """fgan.models.sndcgan.SNDCGANGenerator in NCHW."""
+
+  def __init__(self, image_shape=(32, 32, 3), z_dim=128, width=64):
+    super().__init__()
+    self.s0, self.w0 = image_shape[0] // 8, 8 * width
+    self.fc = nn.Linear(z_dim, self.s0 * self.s0 * self.w0)
+    chans = [8 * width, 4 * width, 2 * width, width]
+    self.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 4, 2, 1) for a, b in zip(chans, chans[1:]))
+    self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in chans[1:])
+    self.out = nn.Conv2d(width, image_shape[-1], 3, 1, 1)
+
+  def forward(self, z):
+    x = self.fc(z).view(-1, self.w0, self.s0, self.s0)
+    for up, bn in zip(self.ups, self.bns):
+      x = F.relu(bn(up(x)))
+    return torch.tanh(self.out(x))
+
+  def load_flax(self, p):
+    p = p["params"]
+    self.fc.weight.data = _dense_from_map(p["Dense_0"]["kernel"], self.s0, self.w0)
+    self.fc.bias.data = _t(np.asarray(p["Dense_0"]["bias"]).reshape(
+        self.s0, self.s0, self.w0).transpose(2, 0, 1).reshape(-1))
+    for i, (up, bn) in enumerate(zip(self.ups, self.bns)):
+      up.weight.data = _t(np.asarray(p[f"ConvTranspose2x_{i}"]["kernel"]).transpose(2, 3, 0, 1))
+      up.bias.data = _t(p[f"ConvTranspose2x_{i}"]["bias"])
+      _load_bn(bn, p[f"BatchNorm_{i}"])
+    _load_conv(self.out, p["Conv_0"])
+
+
+class SNDCGANCritic(nn.Module):
+  """fgan.models.sndcgan.SNDCGANCritic in NCHW, norm "spectral" or
+  "none"."""
+
+  def __init__(self, image_shape=(32, 32, 3), width=64, norm="spectral"):
+    super().__init__()
+    layers = [(m * width, k, s) for m in (1, 2, 4) for k, s in ((3, 1), (4, 2))]
+    layers.append((8 * width, 3, 1))
+    chans = [image_shape[-1]] + [f for f, _, _ in layers]
+    self.convs = nn.ModuleList(_sn(nn.Conv2d(a, b, k, s, 1), norm)
+                               for a, b, (_, k, s) in zip(chans, chans[1:], layers))
+    self.s0, self.ch = image_shape[0] // 8, 8 * width
+    self.fc = _sn(nn.Linear(self.s0 * self.s0 * self.ch, 1), norm)
+
+  def forward(self, x):
+    for conv in self.convs:
+      x = F.leaky_relu(conv(x), 0.1)
+    return self.fc(x.flatten(1))[:, 0]
+
+  def load_flax(self, p):
+    state, p = p.get("spectral", {}), p["params"]
+    prefix = "SNConv" if "SNConv_0" in p else "Conv"
+    for i, conv in enumerate(self.convs):
+      _load_conv(conv, p[f"{prefix}_{i}"], state.get(f"{prefix}_{i}"))
+    name = "SNDense_0" if "SNDense_0" in p else "Dense_0"
+    k = p[name]["kernel"]
+    k = k["kernel"] if isinstance(k, dict) else k
+    target = self.fc.weight_orig if hasattr(self.fc, "weight_orig") else self.fc.weight
+    target.data = _dense_to_one(k, self.s0, self.ch)
+    self.fc.bias.data = _t(p[name]["bias"])
+    if name in state:
+      self.fc.weight_u.data = _t(state[name]["kernel"]["u"])
+      v = np.asarray(state[name]["kernel"]["v"]).reshape(self.s0, self.s0, self.ch)
+      self.fc.weight_v.data = _t(v.transpose(2, 0, 1).reshape(-1))
+
+
 def critic_loss(d, real, fake):
   return F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
 
@@ -128,28 +334,32 @@ def generator_loss(d, fake):
 
 
 class Trainer:
-  """One iteration = one critic and one generator Adam step (lr 2e-4,
-  betas (0.5, 0.999)) on a fresh real batch and fresh latents, on the
-  device the networks are on. ``compile``: the networks run through
-  torch.compile (default mode); the optimisers stay eager."""
+  """One iteration = ``n_critic`` critic Adam steps, each on a fresh real
+  batch and fresh latents, then one generator Adam step, on the device the
+  networks are on. ``compile``: the networks run through torch.compile
+  (default mode); the optimisers stay eager."""
 
-  def __init__(self, g, d, z_dim, sample_real, batch, compile=False):  # pylint: disable=redefined-builtin
+  def __init__(self, g, d, z_dim, sample_real, batch, compile=False,  # pylint: disable=redefined-builtin
+               lr=2e-4, betas=(0.5, 0.999), n_critic=1):
     self.device = next(g.parameters()).device
-    self.g_opt = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
-    self.d_opt = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+    self.g_opt = torch.optim.Adam(g.parameters(), lr, betas=betas)
+    self.d_opt = torch.optim.Adam(d.parameters(), lr, betas=betas)
     self.g, self.d = (torch.compile(g), torch.compile(d)) if compile else (g, d)
     self.z_dim, self.sample_real, self.batch = z_dim, sample_real, batch
+    self.n_critic = n_critic
 
   def step(self):
-    real = self.sample_real(self.batch)
-    z1, z2 = (torch.randn(self.batch, self.z_dim, device=self.device) for _ in range(2))
-    fake = self.g(z1).detach()
-    self.d_opt.zero_grad(set_to_none=True)
-    d_loss = critic_loss(self.d, real, fake)
-    d_loss.backward()
-    self.d_opt.step()
+    for _ in range(self.n_critic):
+      real = self.sample_real(self.batch)
+      z = torch.randn(self.batch, self.z_dim, device=self.device)
+      fake = self.g(z).detach()
+      self.d_opt.zero_grad(set_to_none=True)
+      d_loss = critic_loss(self.d, real, fake)
+      d_loss.backward()
+      self.d_opt.step()
     self.g_opt.zero_grad(set_to_none=True)
-    g_loss = generator_loss(self.d, self.g(z2))
+    z = torch.randn(self.batch, self.z_dim, device=self.device)
+    g_loss = generator_loss(self.d, self.g(z))
     g_loss.backward()
     self.g_opt.step()
     return d_loss, g_loss

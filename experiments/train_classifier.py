@@ -13,7 +13,7 @@ from absl import app
 from absl import flags
 
 from configs import base
-from fgan import classifier
+from fgan.evaluation import classifier
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "mnist | fashion_mnist | tfds:<name>")
 _EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs.")

@@ -12,7 +12,6 @@ import functools
 
 import jax
 
-from fgan import errors
 from fgan import models
 
 CONV_IMPLS = ("auto",) + models.CONV_IMPLS
@@ -28,18 +27,22 @@ class Compute:
   compiler_options: dict
 
 
-def check(compute_config) -> None:
-  errors.check_choice("compute.conv_impl", compute_config.conv_impl, CONV_IMPLS)
-  errors.check_int("compute.steps_per_call", compute_config.steps_per_call, 0, "automatic")
-
-
 def resolve(compute_config, num_seeds: int = 1) -> Compute:
-  """The switches for this backend: conv_impl "auto" is "subpixel" for one
-  seed and "matmul" for several vmapped together (under jax.vmap a
-  convolution with per-seed kernels becomes a grouped one, which XLA runs
-  slower than the batched matrix product: 0.65x against 0.52x of one seed
-  after another on CPU, 1.9x against 1.0x on an H100); steps_per_call 0 is
-  1 on CPUs (scan around convolutions is slow there) and 10 elsewhere."""
+  """The switches for this backend and seed count.
+
+  conv_impl "auto" is "subpixel" for one seed and "matmul" for several
+  vmapped together (under jax.vmap a convolution with per-seed kernels
+  becomes a grouped one, which XLA runs slower than the batched matrix
+  product); steps_per_call 0 is 1 on CPUs (XLA's CPU backend runs a scan
+  around convolutions slowly) and 10 elsewhere.
+
+  Args:
+    compute_config: config.compute.
+    num_seeds: seeds trained together.
+
+  Returns:
+    The resolved Compute.
+  """
   impl = compute_config.conv_impl
   if impl == "auto":
     impl = "matmul" if num_seeds > 1 else "subpixel"
@@ -49,13 +52,17 @@ def resolve(compute_config, num_seeds: int = 1) -> Compute:
 
 @functools.cache
 def compiler_options() -> dict:
-  """XLA options for fgan's compiled programs on this backend. On CPUs,
-  XLA's YNNPACK fusions off: its convolutions run slower than XLA's own
-  (Eigen's) there, 1.2x the DCGAN step's time at batch 64 and 2.9x the FID
-  Inception network's (experiments/RESULTS.md, Benchmark; Inception
-  metrics); the values agree to float32 rounding (tests/test_models.py,
-  tests/test_inception.py). An XLA without the option (jaxlib before 0.9) gets
-  none. jax.pmap takes no options: a pmapped step keeps XLA's defaults."""
+  """XLA options for fgan's compiled programs on this backend.
+
+  On CPUs, XLA's YNNPACK fusions off: its convolutions run slower than
+  XLA's own (Eigen's) for the DCGAN step and the FID Inception network
+  (experiments.benchmark measures both); the values agree to float32
+  rounding (tests). An XLA without the option (jaxlib before 0.9) gets
+  none. jax.pmap takes no options: a pmapped step keeps XLA's defaults.
+
+  Returns:
+    {option: value} for jax.jit's compiler_options.
+  """
   if jax.default_backend() != "cpu":
     return {}
   options = {"xla_cpu_experimental_ynn_fusion_type": ""}

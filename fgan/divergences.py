@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
+from fgan import conjugate
+
 Array = jax.Array
 Fn = Callable[[Array], Array]
 
@@ -307,13 +309,27 @@ _REGISTRY = {d.name: d for d in _BUILTIN}
 
 
 def names() -> tuple[str, ...]:
-  """Names of the divergences: the built-in ones, then any registered."""
+  """Names of the divergences: the built-in ones, then any registered.
+
+  Returns:
+    The names, built-in ones first.
+  """
   return tuple(_REGISTRY)
 
 
 def register(div: Divergence) -> Divergence:
   """Make ``div`` (for example one from ``from_f``) available by its name to
-  configs (config.divergence) and sweeps."""
+  configs (config.divergence) and sweeps.
+
+  Args:
+    div: the Divergence; its name must be new.
+
+  Returns:
+    ``div``.
+
+  Raises:
+    ValueError: a different divergence has that name.
+  """
   if div.name in _REGISTRY and _REGISTRY[div.name] is not div:
     raise ValueError(f"A divergence named {div.name!r} exists already.")
   _REGISTRY[div.name] = div
@@ -321,7 +337,17 @@ def register(div: Divergence) -> Divergence:
 
 
 def get(name: str | Divergence) -> Divergence:
-  """The divergence called ``name`` (a Divergence is returned unchanged)."""
+  """The divergence called ``name`` (a Divergence is returned unchanged).
+
+  Args:
+    name: a name of ``names()``, or a Divergence.
+
+  Returns:
+    The Divergence.
+
+  Raises:
+    ValueError: no divergence has that name; the message lists them.
+  """
   if isinstance(name, Divergence):
     return name
   if name not in _REGISTRY:
@@ -332,183 +358,7 @@ def get(name: str | Divergence) -> Divergence:
   return _REGISTRY[name]
 
 
-# --------------------------------------------------------------------------
 # Divergences defined from f alone.
-
-
-def _to_domain(lo: float, hi: float) -> Fn:
-  """A smooth increasing bijection s -> u from R onto (lo, hi) that reaches
-  within e^-|s| of a finite end and e^|s| towards an infinite one."""
-  if math.isfinite(lo) and math.isfinite(hi):
-    w = hi - lo
-    return lambda s: jnp.where(s < 0, lo + w * jax.nn.sigmoid(s), hi - w * jax.nn.sigmoid(-s))
-  if math.isfinite(lo):
-    return lambda s: lo + jnp.exp(s)
-  if math.isfinite(hi):
-    return lambda s: hi - jnp.exp(-s)
-  return jnp.sinh
-
-
-def _solve_dtype():
-  """The dtype f* is solved in: float64 (jax.enable_x64 inside the trace),
-  except on TPUs, which lack it."""
-  return jnp.float32 if jax.default_backend() == "tpu" else jnp.float64
-
-
-def _derivatives(f: Fn) -> tuple[Fn, Fn]:
-  fp = jax.grad(lambda u: jnp.sum(f(u)))
-  return fp, jax.grad(lambda u: jnp.sum(fp(u)))
-
-
-# Probe points s = 5 2^k (u = e^{+-s} towards an infinite end of f's domain,
-# within e^-s of a finite one), as far as float64 reaches.
-_PROBES = tuple(5.0 * 2.0**k for k in range(8))
-
-
-def _f_prime_limit(fp: Fn, u_of_s: Fn, side: int) -> float:
-  """lim f'(u) as u approaches the upper (side +1) or lower (side -1) end of
-  f's domain: an end of dom f* (Nowozin et al. 2016, section 2: f'(u) runs
-  over dom f* as u runs over dom f).
-
-  f' is monotone, so G_k = side f'(u(side s_k)) increases along the probes
-  s_k = 5 2^k. Between probes that double s, the increments of G double
-  for growth like log u, stay constant for log log u, and shrink for a
-  finite limit approached like u^-beta (every alpha-divergence's f'):
-  with the last three probes s, 2s, 4s and G = c - a x^(s/s_0)
-  (x = e^(-beta s_0)), the increment ratio is r = d_2 / d_1 = x (1 + x) < 1
-  and the limit c = G_3 + d_1 x^3 / (1 - x), exactly. So r >= 1 is an
-  infinite end, r < 1 a finite one at that c, and increments below
-  float64's resolution of G a limit already reached. Approaches slower
-  than u^-0.003 look like growth here; state such an end with
-  ``from_f(conjugate_domain=...)``.
-  """
-  with jax.enable_x64(True):
-    values = []
-    for s in _PROBES:
-      g = side * float(fp(u_of_s(jnp.float64(side * s))))
-      if math.isnan(g):
-        break
-      if math.isinf(g):
-        return side * math.inf
-      values.append(g)
-  if len(values) < 3:
-    raise ValueError("f' is not finite near the end of f's domain; give "
-                     "from_f its conjugate_domain.")
-  g1, g2, g3 = values[-3:]
-  d1, d2 = g2 - g1, g3 - g2
-  if d2 <= 1e-12 * max(1.0, abs(g3)):
-    return side * g3
-  r = d2 / d1 if d1 > 0 else math.inf
-  if r >= 1.0:
-    return side * math.inf
-  x = (math.sqrt(1.0 + 4.0 * r) - 1.0) / 2.0
-  return side * (g3 + d1 * x**3 / (1.0 - x))
-
-
-def _checked_domain(f: Fn, lo: float, hi: float, stated) -> tuple[float, float]:
-  """dom f* = (lim_{u->lo} f', lim_{u->hi} f') estimated by _f_prime_limit;
-  a ``stated`` domain is checked against it: f' must stay inside it at every
-  probe, and an end the estimate finds finite must equal the stated one
-  (within 1e-3 relative)."""
-  fp, _ = _derivatives(f)
-  u_of_s = _to_domain(lo, hi)
-  estimate = (_f_prime_limit(fp, u_of_s, -1), _f_prime_limit(fp, u_of_s, +1))
-  if stated is None:
-    return estimate
-  stated = (float(stated[0]), float(stated[1]))
-  with jax.enable_x64(True):
-    probes = [float(fp(u_of_s(jnp.float64(side * s)))) for side in (-1, 1) for s in _PROBES]
-  tol = lambda c: 1e-9 * max(1.0, abs(c))
-  for end, guess, name in zip(stated, estimate, ("lower", "upper")):
-    outside = [p for p in probes if math.isfinite(end) and (
-        p < end - tol(end) if name == "lower" else p > end + tol(end))]
-    if outside:
-      raise ValueError(f"The stated {name} end {end} of dom f* is contradicted: f' "
-                       f"reaches {outside[0]} inside f's domain.")
-    if math.isfinite(guess) and abs(guess - end) > 1e-3 * max(1.0, abs(guess)):
-      raise ValueError(f"The stated {name} end {end} of dom f* is contradicted: f' "
-                       f"converges to {guess} there.")
-  return stated
-
-
-def _in_dtype_of(x, value, beyond):
-  """value in x's dtype; +inf past the bracket, and where float64 itself
-  overflowed (t u* and f(u*) both inf: u* ~ 1e300, f* beyond float32)."""
-  value = jnp.where(beyond | jnp.isnan(value), jnp.inf, value)
-  return value.astype(jnp.result_type(x, float))
-
-
-def _bisect_root(fp: Fn, u_of_s: Fn, t):
-  """(u with fp(u) = t, t beyond fp at the bracket's upper end): 64 bisection
-  steps in s over |s| <= 0.99 log(the dtype's max), safe because fp
-  increases; in t's dtype."""
-  span = 0.99 * math.log(jnp.finfo(t.dtype).max)
-
-  def bisect(_, bounds):
-    a, b = bounds
-    mid = 0.5 * (a + b)
-    right = fp(u_of_s(mid)) < t
-    return jnp.where(right, mid, a), jnp.where(right, b, mid)
-
-  a, b = jax.lax.fori_loop(0, 64, bisect, (jnp.full_like(t, -span), jnp.full_like(t, span)))
-  return u_of_s(0.5 * (a + b)), fp(u_of_s(jnp.full_like(t, span))) < t
-
-
-def _numerical_conjugate(f: Fn, lo: float, hi: float, pre: Fn = lambda x: x
-                         ) -> tuple[Fn, Fn]:
-  """(x -> f*(pre(x)), x -> u*(pre(x))) with u*(t) = argmax_u [t u - f(u)],
-  the root of f'(u) = t in (lo, hi), and f*(t) = t u* - f(u*), computed in
-  float64 (``_solve_dtype``) from x, and returned in x's dtype.
-
-  ``pre`` (the identity, or g_f for a fused f*(g_f(v))) runs in float64
-  too, so that a t = g_f(v) that float32 would round onto the end of dom f*
-  keeps its distance to it. The root is bisected in s (u = u(s),
-  ``_to_domain``, ``_bisect_root``; 700 in float64 bounds |s|); float64
-  keeps t u* - f(u*) free of the cancellation float32 suffers where u* is
-  large. t past f' at the bracket's end (u* beyond e^700, or t outside dom
-  f*) gives f* = +inf. Custom JVPs: d f*/dt = u*(t) (envelope theorem) and
-  du*/dt = 1 / f''(u*) (implicit function theorem), times pre'(x).
-  """
-  u_of_s = _to_domain(lo, hi)
-  fp, fpp = _derivatives(f)
-
-  def solve(x):
-    """(u*, t = pre(x), pre'(x), whether t lies past the bracket's end), in
-    the solve dtype; call inside jax.enable_x64."""
-    dtype = _solve_dtype()
-    t, dt_dx = jax.jvp(pre, (jnp.asarray(x).astype(dtype),),
-                       (jnp.ones(jnp.shape(x), dtype),))
-    u, beyond = _bisect_root(fp, u_of_s, t)
-    return u, t, dt_dx, beyond
-
-  @jax.custom_jvp
-  def argmax(x):
-    with jax.enable_x64(True):
-      u, _, _, beyond = solve(x)
-      return _in_dtype_of(x, u, beyond)
-
-  @argmax.defjvp
-  def argmax_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    with jax.enable_x64(True):
-      u, _, dt_dx, beyond = solve(x)
-      return _in_dtype_of(x, u, beyond), _in_dtype_of(x, dt_dx / fpp(u), beyond) * dx
-
-  @jax.custom_jvp
-  def conjugate(x):
-    with jax.enable_x64(True):
-      u, t, _, beyond = solve(x)
-      return _in_dtype_of(x, t * u - f(u), beyond)
-
-  @conjugate.defjvp
-  def conjugate_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
-    with jax.enable_x64(True):
-      _, _, dt_dx, _ = solve(x)
-      slope = dt_dx.astype(jnp.result_type(x, float))
-    return conjugate(x), argmax(x) * slope * dx
-
-  return conjugate, argmax
 
 
 def _activation_for(lo: float, hi: float) -> Fn:
@@ -531,11 +381,10 @@ def from_f(name: str, f: Fn, domain: tuple[float, float] = (0.0, math.inf),
 
   f*(t) = t u*(t) - f(u*(t)) with u*(t) the root of f'(u) = t, solved
   numerically in float64 with its derivatives as custom JVPs
-  (``_numerical_conjugate``; f*(g_f(v)) fused, g_f evaluated in float64
-  too). dom f* is the range of f', estimated from f'
-  near the ends of f's domain (``_f_prime_limit``) or stated and then
-  checked (``_checked_domain``); unless given, g_f is picked by
-  ``_activation_for``.
+  (fgan.conjugate.numerical; f*(g_f(v)) fused, g_f evaluated in float64
+  too). dom f* is the range of f', estimated from f' near the ends of f's
+  domain or stated and then checked (fgan.conjugate.domain); unless given,
+  g_f is picked by ``_activation_for``.
 
   Args:
     name: the divergence's name.
@@ -545,6 +394,13 @@ def from_f(name: str, f: Fn, domain: tuple[float, float] = (0.0, math.inf),
     conjugate_domain: optional (lo, hi) of dom f*, for an f' that converges
       too slowly for the estimate (an alpha-divergence with alpha within
       0.003 of 1, say); checked against f'.
+
+  Returns:
+    The Divergence (not registered: ``register`` it to name it in configs).
+
+  Raises:
+    ValueError: f(1) != 0, 1 outside the domain, or a stated dom f* that f'
+      contradicts.
   """
   lo, hi = float(domain[0]), float(domain[1])
   if not lo < 1.0 < hi:
@@ -555,16 +411,16 @@ def from_f(name: str, f: Fn, domain: tuple[float, float] = (0.0, math.inf),
   if abs(f1) > 1e-6:
     raise ValueError(f"f(1) must be 0 for an f-divergence, got f(1) = {f1}. "
                      "Subtract the constant from f.")
-  dom = _checked_domain(f, lo, hi, conjugate_domain)
+  dom = conjugate.domain(f, lo, hi, conjugate_domain)
   g = activation or _activation_for(*dom)
-  conjugate, _ = _numerical_conjugate(f, lo, hi)
-  fused, fused_argmax = _numerical_conjugate(f, lo, hi, g)
+  conjugate_fn, _ = conjugate.numerical(f, lo, hi)
+  fused, fused_argmax = conjugate.numerical(f, lo, hi, g)
 
   def curvature(v):  # f*''(g(v)) g'(v)^2 = d u*(g(v))/dv * g'(v)
     ones = jnp.ones_like(v)
     return jax.jvp(fused_argmax, (v,), (ones,))[1] * jax.jvp(g, (v,), (ones,))[1]
 
-  return Divergence(name=name, f=f, conjugate=conjugate, activation=g,
+  return Divergence(name=name, f=f, conjugate=conjugate_fn, activation=g,
                     conjugate_of_activation=fused,
                     f_prime_one=fprime_one, conjugate_domain=dom,
                     f_domain=(lo, hi), curvature=curvature,

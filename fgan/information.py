@@ -64,7 +64,18 @@ def _pair(p, q, axis):
 
 
 def self_information(p, base: str = "nats") -> jax.Array:
-  """I = -log p of each probability (inf at p = 0)."""
+  """I = -log p of each probability (inf at p = 0).
+
+  Args:
+    p: probabilities in [0, 1].
+    base: "nats" or "bits".
+
+  Returns:
+    -log p, elementwise.
+
+  Raises:
+    ValueError: a probability outside [0, 1].
+  """
   p = jnp.asarray(p, dtype=jnp.result_type(float))
   if not isinstance(p, jax.core.Tracer) and np.any(
       (np.asarray(p) < 0) | (np.asarray(p) > 1)):
@@ -73,25 +84,76 @@ def self_information(p, base: str = "nats") -> jax.Array:
 
 
 def entropy(p, axis: int = -1, base: str = "nats") -> jax.Array:
-  """H(P) = -sum P log P."""
+  """H(P) = -sum P log P.
+
+  Args:
+    p: probabilities summing to 1 along ``axis``.
+    axis: the outcomes' axis.
+    base: "nats" or "bits".
+
+  Returns:
+    The value, with ``axis`` reduced.
+
+  Raises:
+    ValueError: not distributions (checked outside jit).
+  """
   p = _check("p", p, axis)
   return -jnp.sum(xlogy(p, p), axis=axis) / _scale(base)
 
 
 def cross_entropy(p, q, axis: int = -1, base: str = "nats") -> jax.Array:
-  """H(P, Q) = -sum P log Q (+inf where Q = 0 < P)."""
+  """H(P, Q) = -sum P log Q (+inf where Q = 0 < P).
+
+  Args:
+    p: probabilities summing to 1 along ``axis``.
+    q: probabilities of the same shape.
+    axis: the outcomes' axis.
+    base: "nats" or "bits".
+
+  Returns:
+    The value, with ``axis`` reduced.
+
+  Raises:
+    ValueError: not distributions (checked outside jit).
+  """
   p, q = _pair(p, q, axis)
   return -jnp.sum(xlogy(p, q), axis=axis) / _scale(base)
 
 
 def kl_divergence(p, q, axis: int = -1, base: str = "nats") -> jax.Array:
-  """KL(P||Q) = sum P log(P/Q) (+inf where Q = 0 < P)."""
+  """KL(P||Q) = sum P log(P/Q) (+inf where Q = 0 < P).
+
+  Args:
+    p: probabilities summing to 1 along ``axis``.
+    q: probabilities of the same shape.
+    axis: the outcomes' axis.
+    base: "nats" or "bits".
+
+  Returns:
+    The value, with ``axis`` reduced.
+
+  Raises:
+    ValueError: not distributions (checked outside jit).
+  """
   p, q = _pair(p, q, axis)
   return jnp.sum(xlogy(p, p) - xlogy(p, q), axis=axis) / _scale(base)
 
 
 def js_divergence(p, q, axis: int = -1, base: str = "nats") -> jax.Array:
-  """JS(P, Q) = 1/2 KL(P||M) + 1/2 KL(Q||M), bounded by log 2 (1 bit)."""
+  """JS(P, Q) = 1/2 KL(P||M) + 1/2 KL(Q||M), bounded by log 2 (1 bit).
+
+  Args:
+    p: probabilities summing to 1 along ``axis``.
+    q: probabilities of the same shape.
+    axis: the outcomes' axis.
+    base: "nats" or "bits".
+
+  Returns:
+    The value, with ``axis`` reduced.
+
+  Raises:
+    ValueError: not distributions (checked outside jit).
+  """
   p, q = _pair(p, q, axis)
   m = 0.5 * (p + q)
   return 0.5 * (kl_divergence(p, m, axis, base) + kl_divergence(q, m, axis, base))
@@ -102,6 +164,14 @@ def f_divergence(div, p, q, axis: int = -1) -> jax.Array:
 
   Outcomes with q = 0 < p contribute p * lim_{u->inf} f(u)/u, the upper end of
   dom f* (so +inf for kl, 0 for reverse_kl); outcomes with p = q = 0 nothing.
+
+  Args:
+    div: a divergence or its name (fgan.divergences).
+    p, q: probabilities of the same shape, summing to 1 along ``axis``.
+    axis: the outcomes' axis.
+
+  Returns:
+    D_f, with ``axis`` reduced.
   """
   div = divs.get(div)
   p, q = _pair(p, q, axis)
@@ -118,6 +188,14 @@ def f_divergence_density(div, log_p, log_q, x) -> float:
   log_p, log_q: callables returning log densities (numpy, float64) on the
   grid x, which must cover the mass of both (trapezoid rule). The integrand
   is evaluated in float64 with the divergence's own f.
+
+  Args:
+    div: a divergence or its name.
+    log_p, log_q: x -> log density.
+    x: the grid (1-D).
+
+  Returns:
+    D_f(P||Q).
   """
   div = divs.get(div)
   x = np.asarray(x, np.float64)
@@ -130,19 +208,43 @@ def f_divergence_density(div, log_p, log_q, x) -> float:
 
 
 def trapezoid(y, x) -> float:
-  """The trapezoid rule (numpy's, under its name in numpy 1 and 2)."""
+  """The trapezoid rule (numpy's, under its name in numpy 1 and 2).
+
+  Args:
+    y: values on the grid.
+    x: the grid.
+
+  Returns:
+    The integral.
+  """
   rule = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
   return float(rule(y, x))
 
 
 def kl_normal(mu1, sigma1, mu2, sigma2) -> jax.Array:
   """KL(N(mu1, sigma1^2) || N(mu2, sigma2^2)) in closed form, in nats:
-  log(sigma2/sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2."""
+  log(sigma2/sigma1) + (sigma1^2 + (mu1 - mu2)^2) / (2 sigma2^2) - 1/2.
+
+  Args:
+    mu1, sigma1: the first Gaussian's mean and std.
+    mu2, sigma2: the second's.
+
+  Returns:
+    The divergence.
+  """
   return (jnp.log(sigma2 / sigma1)
           + (sigma1**2 + (mu1 - mu2)**2) / (2.0 * sigma2**2) - 0.5)
 
 
 def normal_log_pdf(x, mu, sigma):
-  """log N(x; mu, sigma^2), numpy float64."""
+  """log N(x; mu, sigma^2), numpy float64.
+
+  Args:
+    x: points.
+    mu, sigma: the Gaussian's mean and std.
+
+  Returns:
+    log densities at x.
+  """
   x = np.asarray(x, np.float64)
   return -0.5 * ((x - mu) / sigma)**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)

@@ -4,19 +4,22 @@ train, and at their intervals log, evaluate and checkpoint; then finish.
 Everything that can be checked is checked before any file is touched: the
 config, the devices, the data, the models and every work directory's state;
 only then are the directories locked, a replaced run moved aside and the
-identity files written (fgan.workdir). Rerunning the same command resumes
-from the newest readable checkpoint; a finished run says so and does not
-train again. SIGTERM or SIGINT, from the first second on, stops the run at
-the next step with a checkpoint (or, before training, with nothing written
-but the identity files).
+identity files written (fgan.rundir.workdir). Rerunning the same command
+resumes from the newest readable checkpoint; a finished run says so and
+does not train again (its summary is rebuilt from its files if it is
+missing). SIGTERM or SIGINT (fgan.signals) stops the run at the next step
+with a checkpoint, or during set-up before anything is written.
+
+Each compiled call trains up to compute.steps_per_call steps and never
+crosses a step at which something is due (a log record, an evaluation, a
+checkpoint, the end), so every run ends at exactly train.num_steps and
+writes the same records whatever steps_per_call is.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import signal
 import sys
 import time
 
@@ -24,58 +27,95 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from fgan import checkpoint
 from fgan import compute as compute_lib
 from fgan import data
 from fgan import errors
 from fgan import evaluation
-from fgan import grids
 from fgan import models
 from fgan import parallel
-from fgan import provenance
+from fgan import signals
 from fgan import train
 from fgan import validation
-from fgan import workdir as workdir_lib
-from fgan import writers
+from fgan.rundir import checkpoint
+from fgan.rundir import grids
+from fgan.rundir import provenance
+from fgan.rundir import workdir as workdir_lib
+from fgan.rundir import writers
 
 NonFiniteError, Preempted = errors.NonFiniteError, errors.Preempted
 
 
 def run(config, workdir, overwrite: bool = False, progress: bool = True) -> dict:
-  """Train (or resume) the run ``config`` in ``workdir``; return its summary."""
+  """Train (or resume) one run.
+
+  Args:
+    config: the run config.
+    workdir: its work directory.
+    overwrite: move aside a run of another config found there.
+    progress: show a progress bar.
+
+  Returns:
+    The run's summary (summary.json).
+
+  Raises:
+    errors.FganError: bad input, a directory in use, non-finite numbers, a
+      signal (Preempted), a failed write.
+  """
   return run_seeds(config, [config.seed], [workdir], overwrite, progress)[0]
 
 
 def run_seeds(config, seeds, workdirs, overwrite: bool = False,
               progress: bool = True) -> list[dict]:
   """Train (or resume) runs of ``config`` that differ only in their seed,
-  each in its own work directory; return their summaries.
+  each in its own work directory.
 
-  Several seeds train together in one compiled program: the pure train step
-  vmapped over a leading seed axis of the state (batch draws, latents and
-  initial parameters all derive from each run's own seed, so every run's
-  numbers are those it gets alone, up to float rounding of batched matrix
-  products). Every member must resume from the same step; fgan.sweep groups
-  members by their checkpoints before calling.
+  Several seeds train together in one compiled program: the pure train
+  step vmapped over a leading seed axis of the state (batch draws, latents
+  and initial parameters all derive from each run's own seed, so every
+  run's numbers are those it gets alone, up to float rounding of batched
+  matrix products). Every member must resume from the same step
+  (fgan.studies.sweep groups members by their checkpoints).
+
+  Args:
+    config: the runs' config (its seed is replaced by each of ``seeds``).
+    seeds: distinct seeds.
+    workdirs: one work directory per seed.
+    overwrite: move aside runs of another config found there.
+    progress: show a progress bar.
+
+  Returns:
+    The runs' summaries, in the order of ``seeds``.
+
+  Raises:
+    errors.FganError: as ``run``.
   """
-  with _signals() as received:
+  with signals.catching():
     setup = Setup.create(config, seeds)
     group = SeedGroup(setup, workdirs, overwrite)
     try:
       if group.finished():
         return group.summaries_on_disk()
-      if received:
-        raise Preempted(f"fgan: signal {received[0]} received before training began; "
-                        "nothing was trained. Rerun the same command to start.")
-      return _train(setup, group, received, progress)
+      signals.raise_if_received()
+      if group.start < config.train.num_steps:
+        _train(setup, group, progress)
+      else:  # stopped between its last checkpoint and its summary
+        group.complete_records()
+      return group.finish()
     finally:
       group.close()
 
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-  """What a run needs before it touches a file: the validated config, the
-  data, the models (built once, by name) and the resolved compute switches."""
+  """What a run needs before it touches a file.
+
+  Attributes:
+    config: the validated config.
+    seeds: the seeds trained together.
+    dataset: the training data.
+    generator, critic: the model's modules (built once, by name).
+    compute: the resolved compute switches.
+  """
   config: object
   seeds: tuple
   dataset: data.Dataset
@@ -85,73 +125,85 @@ class Setup:
 
   @classmethod
   def create(cls, config, seeds) -> "Setup":
+    """Validate the config, load the data, build the models.
+
+    Args:
+      config: the run config.
+      seeds: the seeds to train together.
+
+    Returns:
+      The Setup.
+
+    Raises:
+      errors.ConfigError, errors.DataUnavailableError, errors.Preempted.
+    """
     if len(set(seeds)) != len(seeds) or not seeds:
       raise errors.ConfigError(f"run_seeds needs distinct seeds; got {list(seeds)}.")
     validation.validate(config, len(seeds))
     validation.validate_placement(config)
+    signals.raise_if_received()
     dataset = data.load(config.data, "train", jax.process_index(), jax.process_count())
-    validation.validate_with_data(config, dataset)
+    models.check_data(config.model, dataset.shape)
     resolved = compute_lib.resolve(config.compute, len(seeds))
     generator, critic = models.build(config.model, dataset.shape, resolved.conv_impl)
+    validation.validate_with_data(config, dataset, generator, critic)
+    signals.raise_if_received()
     return cls(config, tuple(int(s) for s in seeds), dataset, generator, critic, resolved)
 
   @property
   def grouped(self) -> bool:
+    """Whether several seeds train together (the state has a seed axis)."""
     return len(self.seeds) > 1
 
 
-@contextlib.contextmanager
-def _signals():
-  """Yields a list that becomes non-empty when SIGTERM or SIGINT arrives."""
-  received = []
-  handler = lambda signum, frame: received.append(signum)
-  old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-  try:
-    yield received
-  finally:
-    for s, h in old.items():
-      signal.signal(s, h)
+def _next_stop(config, step: int) -> int:
+  """The first step after ``step`` at which something is due: a log
+  record, an evaluation, a checkpoint or the end."""
+  t = config.train
+  everies = (t.log_every, config.eval.every_steps, config.checkpoint.every_steps)
+  return min([t.num_steps] + [(step // e + 1) * e for e in everies])
 
 
 @dataclasses.dataclass(frozen=True)
 class _Due:
   """What the step just reached calls for: a log record, an evaluation (and
-  sample grid), a checkpoint. Reached with k steps per call, an interval is
-  due when step crossed one of its multiples, and everything at the end."""
+  sample grid), a checkpoint; everything at the end."""
   log: bool
   eval: bool
   checkpoint: bool
 
   @classmethod
-  def at(cls, config, step: int, k: int) -> "_Due":
+  def at(cls, config, step: int) -> "_Due":
     last = step >= config.train.num_steps
-    crossed = lambda every: step % every < k or last
-    return cls(crossed(config.train.log_every), crossed(config.eval.every_steps),
-               crossed(config.checkpoint.every_steps))
+    hit = lambda every: step % every == 0 or last
+    return cls(hit(config.train.log_every), hit(config.eval.every_steps),
+               hit(config.checkpoint.every_steps))
 
 
-def _train(setup: Setup, group: "SeedGroup", received: list, progress: bool) -> list[dict]:
-  """The training loop: one compiled call per iteration; logs, evaluations
-  and checkpoints when due; a signal stops it with a checkpoint."""
-  config, k = setup.config, setup.compute.steps_per_call
+def _train(setup: Setup, group: "SeedGroup", progress: bool) -> None:
+  """The training loop: one compiled call per iteration, up to the next
+  step at which something is due; logs, evaluations and checkpoints when
+  due; a signal stops it with a checkpoint."""
+  config, received = setup.config, signals.received()
   runner = parallel.Runner(config, setup.generator, setup.critic, setup.dataset,
                            setup.compute, num_seeds=len(setup.seeds) if setup.grouped else 0)
   device_state = runner.place(group.stacked_state())
   device_data = runner.place(setup.dataset.arrays)
-  clock = _Clock(group.start)
+  clock = group.clock
   step = group.start
   bar = tqdm(total=config.train.num_steps, initial=step, disable=not progress,
              dynamic_ncols=True, desc=config.divergence + (
                  f" x{len(setup.seeds)} seeds" if setup.grouped else ""))
   try:
     while step < config.train.num_steps:
-      device_state, metrics = runner(device_state, device_data)
-      step += k
+      n = min(setup.compute.steps_per_call, _next_stop(config, step) - step)
+      device_state, metrics = runner(device_state, device_data, n)
+      step += n
       clock.first_call_done(device_state)
-      bar.update(k)
+      bar.update(n)
       # Read once: a signal arriving after the sync below waits for the next
       # step, since the members' host states are fresh only right after a sync.
-      stop, due = bool(received), _Due.at(config, step, k)
+      stop, due = bool(received), _Due.at(config, step)
       records = [{} for _ in group.members]
       if due.log:
         records = group.records(jax.device_get(metrics), runner.host(
@@ -167,11 +219,8 @@ def _train(setup: Setup, group: "SeedGroup", received: list, progress: bool) -> 
       if stop:
         raise Preempted(f"fgan: signal {received[0]} received; saved checkpoint {step} in "
                         f"{group.where()}. Rerun the same command to resume.")
-    if group.start >= config.train.num_steps:  # stopped after the last checkpoint
-      group.evaluate(step, [{} for _ in group.members])
   finally:
     bar.close()
-  return group.finish(step, clock)
 
 
 class _Clock:
@@ -195,25 +244,46 @@ class _Clock:
     return rate
 
 
-class Member:
-  """One run of a group: its seed, work directory, checkpoints, records and
-  evaluator."""
+class SeedRun:
+  """One run of a group: its seed, work directory, checkpoints, records.
+
+  Attributes:
+    config: the run's config (with its seed).
+    seed: its seed.
+    dir: its WorkDir.
+    state: its host copy of the train state (fresh after a sync).
+    restored_step: the checkpoint it resumed from, or None.
+    final_record, final_eval: its last training record and evaluation.
+  """
 
   def __init__(self, setup: Setup, seed: int, path, overwrite: bool):
+    """Inspect the work directory (no side effects).
+
+    Args:
+      setup: the group's Setup.
+      seed: this run's seed.
+      path: its work directory.
+      overwrite: a run of another config there may be moved aside.
+    """
     self.config = setup.config.copy_and_resolve_references()
     with self.config.unlocked():
       self.config.seed = int(seed)
     self.seed = int(seed)
     self.dir = workdir_lib.WorkDir(path, self.config.to_dict())
     self.plan = self.dir.plan(overwrite)
-    self.state = self.restored_step = self.ckpt = self.writer = self.evaluator = None
+    self.state = self.restored_step = self.ckpt = self.writer = None
     self.final_record, self.final_eval = {}, {}
     self.z_grid = jax.random.normal(train.stream_key(seed, "sample_grid"),
                                     (self.config.eval.grid_size ** 2, self.config.model.z_dim))
 
   def open(self, setup: Setup, is_chief: bool) -> None:
     """Claim the directory, write the identity files, restore the newest
-    checkpoint."""
+    checkpoint.
+
+    Args:
+      setup: the group's Setup.
+      is_chief: this process writes the files (process 0).
+    """
     if is_chief:
       self.dir.lock()
     self.dir.prepare(self.plan)
@@ -225,29 +295,69 @@ class Member:
       workdir_lib.write_json(p / "config.json", self.config.to_dict())
       workdir_lib.write_json(p / "data.json", setup.dataset.info)
       workdir_lib.write_json(p / "run.json", {
-          "seed": self.seed, "versions": provenance.versions(), "command": sys.argv,
+          "seed": self.seed, "commit": provenance.commit(),
+          "versions": provenance.versions(), "command": sys.argv,
           "machine": provenance.machine(), "devices": [str(d) for d in jax.devices()],
           "compute": dataclasses.asdict(setup.compute)})
     self.ckpt = checkpoint.Checkpointer(self.dir.path, self.config.checkpoint.keep)
     self.restored_step, self.state = self.ckpt.restore(state)
     self.writer = writers.MetricWriter(self.dir.path, enabled=is_chief)
 
+  def summary_on_disk(self) -> dict | None:
+    """The run's summary.json if it is complete (readable, with its last
+    training record where the run logged one), else None.
+
+    Returns:
+      The summary, or None.
+    """
+    try:
+      summary = json.loads((self.dir.path / "summary.json").read_text())
+    except (OSError, ValueError):
+      return None
+    logged = any("critic_loss" in r for r in writers.read_metrics(self.dir.path, torn_ok=True))
+    complete = isinstance(summary, dict) and (summary.get("final_metrics") or not logged)
+    return summary if complete else None
+
   def finished(self) -> bool:
+    """Trained to the end, with a complete summary.
+
+    Returns:
+      Whether it is finished.
+    """
     return (int(self.restored_step or 0) >= self.config.train.num_steps
-            and (self.dir.path / "summary.json").exists())
+            and self.summary_on_disk() is not None)
 
 
 class SeedGroup:
-  """The members of a run, one seed or several trained together, behind one
+  """The runs of a group, one seed or several trained together, behind one
   interface: the state stacked on a leading seed axis when there are
-  several, per-member views of it, and the periodic actions for all."""
+  several, per-run views of it, and the periodic actions for all.
+
+  Attributes:
+    members: the SeedRuns.
+    start: the step they resume from.
+    clock: this session's wall-clock figures.
+  """
 
   def __init__(self, setup: Setup, workdirs, overwrite: bool):
+    """Inspect every work directory, then claim them, write the identity
+    files and restore the checkpoints.
+
+    Args:
+      setup: the group's Setup.
+      workdirs: one work directory per seed.
+      overwrite: runs of another config there may be moved aside.
+
+    Raises:
+      errors.ConfigError, errors.WorkdirError: a directory cannot take its
+        run, or the runs resume from different steps.
+    """
     if len(workdirs) != len(setup.seeds):
       raise errors.ConfigError(f"run_seeds needs one work directory per seed; got "
                                f"{len(workdirs)} for seeds {list(setup.seeds)}.")
     self.setup, self.is_chief = setup, jax.process_index() == 0
-    self.members = [Member(setup, s, w, overwrite) for s, w in zip(setup.seeds, workdirs)]
+    self.members = [SeedRun(setup, s, w, overwrite) for s, w in zip(setup.seeds, workdirs)]
+    signals.raise_if_received()
     self._opened = []
     try:
       for m in self.members:  # every plan made (and checked) before anything is claimed
@@ -262,6 +372,7 @@ class SeedGroup:
       self.close()
       raise
     self.start = starts.pop()
+    self.clock = _Clock(self.start)
     self._evaluators = {}
     ds = setup.dataset
     self._sample_fn = jax.jit(lambda p, z: train.generate(setup.generator, p, z, ds.shape))
@@ -269,16 +380,31 @@ class SeedGroup:
                        if ds.kind == "toy" else None)
 
   def close(self) -> None:
+    """Close every opened run's writer and checkpointer and release its
+    lock."""
     for m in self._opened:
-      m.writer.close()
-      m.ckpt.close()
-      m.dir.unlock()
+      try:
+        m.writer.close()
+      finally:
+        m.ckpt.close()
+        m.dir.unlock()
     self._opened = []
 
   def where(self) -> str:
+    """The members' work directories, comma-separated.
+
+    Returns:
+      The text.
+    """
     return ", ".join(str(m.dir.path) for m in self.members)
 
   def finished(self) -> bool:
+    """Whether every member is finished (said); otherwise prepare to resume
+    (said, and records past the checkpoint dropped).
+
+    Returns:
+      Whether all are finished.
+    """
     if all(m.finished() for m in self.members):
       for m in self.members:
         print(f"fgan: run in {m.dir.path} already finished at step {self.start}; nothing to do.")
@@ -290,7 +416,12 @@ class SeedGroup:
     return False
 
   def summaries_on_disk(self) -> list[dict]:
-    return [json.loads((m.dir.path / "summary.json").read_text()) for m in self.members]
+    """The members' summary.json contents.
+
+    Returns:
+      One summary per member.
+    """
+    return [m.summary_on_disk() for m in self.members]
 
   def _split(self, tree) -> list:
     """Per-member views of a tree that has a leading seed axis if grouped."""
@@ -299,17 +430,38 @@ class SeedGroup:
     return [jax.tree.map(lambda x, i=i: x[i], tree) for i in range(len(self.members))]
 
   def stacked_state(self):
+    """The members' states, stacked on a seed axis if grouped.
+
+    Returns:
+      The host state.
+    """
     states = [m.state for m in self.members]
     return jax.tree.map(lambda *xs: np.stack(xs), *states) if self.setup.grouped else states[0]
 
   def sync(self, host_state) -> None:
-    """The members' host copies of the state, for evaluation and checkpoints."""
+    """Set the members' host copies of the state (for evaluation and
+    checkpoints) from the group's.
+
+    Args:
+      host_state: the group's host state (a seed axis if grouped).
+    """
     for m, state in zip(self.members, self._split(host_state)):
       m.state = state
 
   def records(self, host_metrics, nonfinite, rate: float) -> list[dict]:
-    """Each member's log record of the last step; stops at the first
-    rejected (non-finite) step unless told to skip."""
+    """Each member's log record of the last step.
+
+    Args:
+      host_metrics: the call's metrics, stacked over its steps.
+      nonfinite: (rejected steps, first rejected step), per member.
+      rate: steps per second since the last record.
+
+    Returns:
+      One record per member.
+
+    Raises:
+      errors.NonFiniteError: a member rejected a step and stops on it.
+    """
     out = []
     last = jax.tree.map(lambda v: v[-1], host_metrics)  # the call's last step
     for m, metrics, (bad, first) in zip(self.members, self._split(last),
@@ -323,23 +475,61 @@ class SeedGroup:
     return out
 
   def progress_postfix(self, records) -> dict:
+    """The progress bar's losses and F of the first member.
+
+    Args:
+      records: the members' last records.
+
+    Returns:
+      {short name: formatted value}.
+    """
     r = records[0]
     return {"d": f"{r['critic_loss']:.3f}", "g": f"{r['generator_loss']:.3f}",
             "F": f"{r['divergence_estimate']:.3f}"}
 
   def evaluate(self, step: int, records) -> None:
-    """Each member's sample grid and (eval.metrics) evaluation, into its
-    record."""
-    final = step >= self.setup.config.train.num_steps
-    for m, record in zip(self.members, records):
-      self._save_samples(m, "final" if final else f"step_{step:07d}")
-      if m.config.eval.metrics:
-        m.final_eval = self._evaluator(m)(m.state.g_ema_params)
-        if final and m.config.eval.estimate_steps:
-          m.final_eval.update(self._evaluator(m).divergence_estimates(m.state.g_ema_params))
-        record.update({f"eval/{k}": v for k, v in m.final_eval.items()})
+    """Each member's sample grid and (eval.metrics) evaluation, put into
+    its record; at the end also the held-out divergence estimates.
 
-  def _evaluator(self, m: Member) -> evaluation.Evaluator:
+    Args:
+      step: the step reached.
+      records: the members' records of this step, updated in place.
+    """
+    for m, record in zip(self.members, records):
+      self._evaluate_one(m, step, record)
+
+  def complete_records(self) -> None:
+    """For runs stopped after their last checkpoint, before their summary:
+    the last training record and evaluation from metrics.jsonl, or, where
+    the final record is missing, the final evaluation now."""
+    end = self.setup.config.train.num_steps
+    missing = []
+    for m in self.members:
+      records = writers.read_metrics(m.dir.path, torn_ok=True)
+      final = next((r for r in reversed(records) if r["step"] == end), None)
+      trained = [r for r in records if "critic_loss" in r]
+      if trained:
+        m.final_record = {k: v for k, v in trained[-1].items()
+                          if k != "step" and not k.startswith("eval/")}
+      if final is None:
+        missing.append(m)
+      else:
+        m.final_eval = {k[len("eval/"):]: v for k, v in final.items() if k.startswith("eval/")}
+    for m in missing:  # its host state is its restored checkpoint's
+      record = {}
+      self._evaluate_one(m, end, record)
+      m.writer.write(end, record)
+
+  def _evaluate_one(self, m: SeedRun, step: int, record: dict) -> None:
+    final = step >= self.setup.config.train.num_steps
+    self._save_samples(m, "final" if final else f"step_{step:07d}")
+    if m.config.eval.metrics:
+      m.final_eval = self._evaluator(m)(m.state.g_ema_params)
+      if final and m.config.eval.estimate_steps:
+        m.final_eval.update(self._evaluator(m).divergence_estimates(m.state.g_ema_params))
+      record.update({f"eval/{k}": v for k, v in m.final_eval.items()})
+
+  def _evaluator(self, m: SeedRun) -> evaluation.Evaluator:
     if m.seed not in self._evaluators:  # built on first use; later members share its data
       shared = next(iter(self._evaluators.values()), None)
       self._evaluators[m.seed] = evaluation.Evaluator(
@@ -348,12 +538,20 @@ class SeedGroup:
         workdir_lib.write_json(m.dir.path / "evaluation.json", self.eval_info(m))
     return self._evaluators[m.seed]
 
-  def eval_info(self, m: Member) -> dict:
+  def eval_info(self, m: SeedRun) -> dict:
+    """The member's evaluation protocol (empty before its first evaluation).
+
+    Args:
+      m: the member.
+
+    Returns:
+      {num_samples, and Evaluator.info}.
+    """
     if m.seed not in self._evaluators:
       return {}
     return {"num_samples": m.config.eval.num_samples, **self._evaluators[m.seed].info}
 
-  def _save_samples(self, m: Member, name: str) -> None:
+  def _save_samples(self, m: SeedRun, name: str) -> None:
     if not self.is_chief:
       return
     grids.save_samples(m.dir.path / "samples" / f"{name}.png",
@@ -361,20 +559,36 @@ class SeedGroup:
                        self._reference, rows=m.config.eval.grid_size)
 
   def write(self, step: int, records) -> None:
+    """Append each non-empty record to its member's metrics.
+
+    Args:
+      step: the step reached.
+      records: the members' records of this step.
+    """
     for m, record in zip(self.members, records):
       if record:
         m.writer.write(step, record)
 
   def save(self, step: int) -> None:
+    """Checkpoint every member at ``step``.
+
+    Raises:
+      errors.NonFiniteError: a member rejected a step and stops on it.
+      errors.CheckpointWriteError: a checkpoint could not be written.
+    """
     for m in self.members:
       bad = int(m.state.nonfinite_steps)
       if bad and m.config.train.on_nonfinite == "stop":
         raise NonFiniteError(_nonfinite_message(int(m.state.first_nonfinite_step), m.ckpt))
       m.ckpt.save(step, m.state)
 
-  def finish(self, step: int, clock: _Clock) -> list[dict]:
-    """Each member's summary.json; a warning for rejected updates."""
-    summaries = []
+  def finish(self) -> list[dict]:
+    """Write each member's summary.json; warn of rejected updates.
+
+    Returns:
+      The summaries.
+    """
+    step, summaries = self.setup.config.train.num_steps, []
     for m in self.members:
       rejected = int(m.state.nonfinite_steps) if m.state is not None else 0
       summary = {
@@ -382,8 +596,8 @@ class SeedGroup:
           "data": {k: self.setup.dataset.info[k] for k in ("name", "source", "content_sha256")},
           "final_metrics": m.final_record, "eval": m.final_eval, "eval_info": self.eval_info(m),
           "nonfinite_steps": rejected,
-          "train_seconds_this_session": time.time() - clock.t_start,
-          "time_to_first_step_s": clock.first_step_s, "resumed_from": m.restored_step,
+          "train_seconds_this_session": time.time() - self.clock.t_start,
+          "time_to_first_step_s": self.clock.first_step_s, "resumed_from": m.restored_step,
           "seeds_trained_together": list(self.setup.seeds)}
       if rejected:
         print(f"fgan: warning: {rejected} of {step} updates in {m.dir.path} were rejected "
@@ -397,10 +611,14 @@ class SeedGroup:
 
 def _nonfinite_message(step, ckpt) -> str:
   last = ckpt.latest_step()
-  where = (f"the last good checkpoint is step {last} in {ckpt.directory}"
-           if last is not None else "no checkpoint was written")
-  return (f"fgan: non-finite losses or parameters at step {step}; the run "
-          f"stopped and {where}, not overwritten. Lower the learning rates, "
-          "add a gradient penalty, try another divergence, or rerun with "
-          "--config.train.on_nonfinite=skip to skip such updates (the run resumes "
-          "from that checkpoint).")
+  if last is None:
+    where = ("no checkpoint had been written yet; rerun with lower learning rates, a "
+             "gradient penalty or another divergence, or with "
+             "--config.train.on_nonfinite=skip to skip such updates (the run then starts "
+             "afresh)")
+  else:
+    where = (f"the last good checkpoint is step {last} in {ckpt.directory}, not "
+             "overwritten. Lower the learning rates, add a gradient penalty, try another "
+             "divergence, or rerun with --config.train.on_nonfinite=skip to skip such "
+             "updates (the run resumes from that checkpoint)")
+  return f"fgan: non-finite losses or parameters at step {step}; the run stopped and {where}."

@@ -28,14 +28,32 @@ GENERATOR_LOSS_MODES = ("nonsaturating", "minimax", "log_ratio")
 
 
 def divergence_estimate(div, v_real: jax.Array, v_fake: jax.Array) -> jax.Array:
-  """F = mean g_f(v_real) - mean f*(g_f(v_fake)), a lower bound on D_f(P||Q)."""
+  """F = mean g_f(v_real) - mean f*(g_f(v_fake)), a lower bound on D_f(P||Q).
+
+  Args:
+    div: a divergence or its name (fgan.divergences).
+    v_real: (B,) critic outputs on data.
+    v_fake: (B,) critic outputs on generated samples.
+
+  Returns:
+    F, a scalar.
+  """
   div = divs.get(div)
   return (jnp.mean(div.activation(v_real))
           - jnp.mean(div.conjugate_of_activation(v_fake)))
 
 
 def critic_loss(div, v_real: jax.Array, v_fake: jax.Array) -> jax.Array:
-  """-F. For ``gan`` this is BCE(D(x), 1) + BCE(D(G(z)), 0) with logits V."""
+  """-F. For ``gan`` this is BCE(D(x), 1) + BCE(D(G(z)), 0) with logits V.
+
+  Args:
+    div: a divergence or its name.
+    v_real: (B,) critic outputs on data.
+    v_fake: (B,) critic outputs on generated samples.
+
+  Returns:
+    -F, a scalar.
+  """
   return -divergence_estimate(div, v_real, v_fake)
 
 
@@ -51,6 +69,18 @@ def generator_loss(div, v_fake: jax.Array,
     objectives for GANs", sec. 3). For gan, js, kl, reverse_kl, neyman and
     squared Hellinger log r is linear in V, so the generator's gradient
     neither vanishes nor explodes with the critic's output.
+
+  Args:
+    div: a divergence or its name.
+    v_fake: (B,) critic outputs on generated samples.
+    mode: one of GENERATOR_LOSS_MODES.
+
+  Returns:
+    The loss, a scalar.
+
+  Raises:
+    ValueError: an unknown mode, or log_ratio for a divergence without a
+      density ratio.
   """
   div = divs.get(div)
   if mode == "minimax":
@@ -77,6 +107,13 @@ def bounded_output(v: jax.Array, bound: float) -> jax.Array:
   density ratios clipped to r(+-c) (for Neyman, log r = V/2 in (-c/2, c/2)).
   Nowozin et al. 2016 (sec. 2.4) constrain T to dom f* with g_f; this also
   keeps it a margin inside. Near 0 it is the identity to O(V^3 / c^2).
+
+  Args:
+    v: critic outputs, any shape.
+    bound: c >= 0.
+
+  Returns:
+    c tanh(v / c), or ``v`` itself for c = 0.
   """
   return v if bound == 0 else bound * jnp.tanh(v / bound)
 
@@ -95,6 +132,13 @@ def pack(x: jax.Array, m: int) -> jax.Array:
   time can. F then estimates the divergence between the packed
   distributions, not D_f(P || Q) (the held-out estimate of
   fgan.evaluation stays unpacked). B must be a multiple of m.
+
+  Args:
+    x: (B, ..., C) examples.
+    m: the pack size, dividing B.
+
+  Returns:
+    (B / m, ..., m C).
   """
   if m == 1:
     return x
@@ -103,7 +147,15 @@ def pack(x: jax.Array, m: int) -> jax.Array:
 
 
 def packed_shape(shape, m: int) -> tuple:
-  """An example's shape after ``pack``: the last axis m times as long."""
+  """An example's shape after ``pack``: the last axis m times as long.
+
+  Args:
+    shape: one example's shape.
+    m: the pack size.
+
+  Returns:
+    The packed example's shape.
+  """
   shape = tuple(shape)
   return shape[:-1] + (m * shape[-1],)
 
@@ -116,8 +168,16 @@ def output_penalty(v_real: jax.Array, v_fake: jax.Array, weight: float) -> jax.A
   activation saturates (total variation's T = tanh(V)/2, whose optimum is
   sign(p - q)/2) it keeps V where tanh still has a slope: without it V grows
   without bound, the critic's gradients vanish, its decision boundary stops
-  following Q and the generator follows a stale critic (measured in
-  experiments/RESULTS.md, Gaussian fit). It biases F towards 0 by O(weight).
+  following Q and the generator follows a stale critic (the Gaussian fit,
+  experiments.gaussian_fit, shows it). It biases F towards 0 by O(weight).
+
+  Args:
+    v_real: (B,) raw critic outputs on data.
+    v_fake: (B,) raw critic outputs on generated samples.
+    weight: w >= 0.
+
+  Returns:
+    The penalty, a scalar.
   """
   return 0.5 * weight * (jnp.mean(jnp.square(v_real)) + jnp.mean(jnp.square(v_fake)))
 
@@ -130,7 +190,15 @@ _SYMMETRIC_SCALE = {"gan": 1.0, "js": 0.5}
 
 
 def interpolation_weights(key: jax.Array, n: int) -> jax.Array:
-  """WGAN-GP's e ~ U[0, 1], one per example of a batch of n."""
+  """WGAN-GP's e ~ U[0, 1], one per example of a batch of n.
+
+  Args:
+    key: a PRNG key.
+    n: the batch size.
+
+  Returns:
+    (n,) weights in [0, 1).
+  """
   return jax.random.uniform(key, (n,))
 
 
@@ -165,6 +233,19 @@ def roth_regularizer(div, critic_fn: Callable[[jax.Array], jax.Array],
   Gradients flow through the weights too, as in the authors' code. The
   critic maximises F - (gamma/2) Omega; ``critic_fn`` must treat examples
   independently (no batch norm).
+
+  Args:
+    div: a divergence or its name.
+    critic_fn: (B, ...) -> (B,) raw outputs V.
+    real: (B, ...) data.
+    fake: (B, ...) generated samples.
+    symmetric: the symmetric form (gan, js) instead of the general one.
+
+  Returns:
+    Omega, a scalar.
+
+  Raises:
+    ValueError: the divergence has no curvature, or no symmetric form.
   """
   div = divs.get(div)
   v_fake, sq_fake = _outputs_and_sq_grad_norms(critic_fn, fake)
@@ -206,6 +287,21 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
   output per example and must treat examples independently (no batch norm),
   so the per-example gradients are those of sum_i V(x_i). Any input shape
   (batch first) works; the norm runs over all non-batch axes.
+
+  Args:
+    critic_fn: (B, ...) -> (B,) raw outputs V.
+    real: (B, ...) data.
+    fake: (B, ...) generated samples, shaped like ``real``.
+    eps: (B,) interpolation weights (wgan_gp only).
+    weight: the penalty's weight.
+    kind: one of GRADIENT_PENALTY_KINDS.
+    divergence: the run's divergence (roth, roth_symmetric).
+
+  Returns:
+    The penalty, a scalar.
+
+  Raises:
+    ValueError: mismatched shapes, an unknown kind, or missing eps.
   """
   if real.shape != fake.shape:
     raise ValueError(f"real and fake batches differ in shape: {real.shape} vs "
@@ -230,7 +326,16 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array],
 
 def annealed_weight(weight: float, final_ratio: float, progress: jax.Array) -> jax.Array:
   """weight * final_ratio^progress, progress = t / T in [0, 1]: Roth et
-  al.'s annealing gamma_t = gamma_0 * 0.01^(t/T) for final_ratio 0.01."""
+  al.'s annealing gamma_t = gamma_0 * 0.01^(t/T) for final_ratio 0.01.
+
+  Args:
+    weight: the weight at t = 0.
+    final_ratio: the weight at t = T over the weight at t = 0.
+    progress: t / T.
+
+  Returns:
+    The weight at ``progress``.
+  """
   return weight * jnp.power(jnp.asarray(final_ratio, jnp.float32), progress)
 
 
@@ -245,13 +350,17 @@ class CriticObjective:
   caller's critic outputs are confined to (-c, c) (``bounded_output``; the
   train step bounds them for the generator's loss too) in F and the
   gradient penalty; the output penalty acts on the raw outputs, which keeps
-  the critic out of tanh's flat tails, where its own gradients vanish. The gradient penalty's weight is
-  annealed to ``gradient_penalty_anneal`` times itself at the last step
-  (``annealed_weight``; 1 = constant). Called with the critic ``v_fn``
-  (batch -> one raw output per example), the batches, the gradient
-  penalty's interpolation weights ``eps`` (``interpolation_weights``; used
-  by wgan_gp only) and the run's progress t / T; returns (loss,
-  {"divergence_estimate", "gradient_penalty"})."""
+  the critic out of tanh's flat tails, where its own gradients vanish.
+
+  Attributes:
+    divergence: the Divergence.
+    gradient_penalty: the penalty's weight; 0 = off.
+    gradient_penalty_kind: one of GRADIENT_PENALTY_KINDS.
+    output_penalty: the output penalty's weight; 0 = off.
+    gradient_penalty_anneal: the penalty's weight at the last step over its
+      first (``annealed_weight``; 1 = constant).
+    output_bound: c; 0 = off.
+  """
 
   divergence: divs.Divergence
   gradient_penalty: float = 0.0
@@ -262,11 +371,33 @@ class CriticObjective:
 
   @classmethod
   def from_config(cls, config) -> "CriticObjective":
+    """The objective of a run config (config.divergence,
+    .gradient_penalty, .gradient_penalty_kind, .critic_output_penalty,
+    .gradient_penalty_anneal, .critic_output_bound).
+
+    Args:
+      config: a run config.
+
+    Returns:
+      The CriticObjective.
+    """
     return cls(divs.get(config.divergence), float(config.gradient_penalty),
                config.gradient_penalty_kind, float(config.critic_output_penalty),
                float(config.gradient_penalty_anneal), float(config.critic_output_bound))
 
   def __call__(self, v_fn, real, fake, eps=None, progress=0.0):
+    """The critic's loss on one real and one generated batch.
+
+    Args:
+      v_fn: (B, ...) -> (B,) raw critic outputs.
+      real: (B, ...) data.
+      fake: (B, ...) generated samples.
+      eps: (B,) interpolation weights (wgan_gp only).
+      progress: t / T, for an annealed penalty.
+
+    Returns:
+      (loss, {"divergence_estimate": F, "gradient_penalty": the penalty}).
+    """
     raw_real, raw_fake = v_fn(real), v_fn(fake)
     if self.output_bound:
       v_fn = lambda x, raw=v_fn: bounded_output(raw(x), self.output_bound)
@@ -284,26 +415,20 @@ class CriticObjective:
 
 
 def check(config) -> None:
-  """The objective's names and weights in config."""
-  errors.check_choice("divergence", config.divergence, divs.names())
-  errors.check_choice("generator_loss", config.generator_loss, GENERATOR_LOSS_MODES)
-  errors.check_choice("gradient_penalty_kind", config.gradient_penalty_kind,
-                      GRADIENT_PENALTY_KINDS)
-  errors.check_int("critic_pack", config.critic_pack, 1)
+  """The objective's rules across fields (each field's own range:
+  fgan.validation.RULES).
+
+  Args:
+    config: a run config.
+
+  Raises:
+    errors.ConfigError: naming the field and the fix.
+  """
   if config.train.batch_size % config.critic_pack:
     raise errors.ConfigError(
         f"config.train.batch_size = {config.train.batch_size} is not a multiple of "
         f"config.critic_pack = {config.critic_pack}: the critic packs that many "
         "examples into one. Use a batch that is.")
-  for field in ("gradient_penalty", "critic_output_penalty", "critic_output_bound"):
-    w = config[field]
-    if not (isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w < float("inf")):
-      raise errors.ConfigError(f"config.{field} = {w!r} must be a finite number >= 0 "
-                               "(0 = off).")
-  a = config.gradient_penalty_anneal
-  if not (isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a <= 1):
-    raise errors.ConfigError(f"config.gradient_penalty_anneal = {a!r} must lie in (0, 1] "
-                             "(1 = constant weight; Roth et al. anneal to 0.01).")
   if config.generator_loss == "log_ratio" and divs.get(config.divergence).log_ratio is None:
     raise errors.ConfigError(
         f"config.generator_loss = 'log_ratio' needs the critic's density ratio, which "

@@ -1,15 +1,12 @@
 """The critic's and the generator's optimisers, from config.optim.<net>:
 .name (a key of ``OPTIMIZERS``), .learning_rate, .b1 (Adam beta1 /
 momentum), .b2 (Adam beta2 / RMSProp decay), .decay ("none" | "linear": the
-learning rate falls linearly to 0 over the run's updates of that network)."""
+learning rate falls linearly to 0 over the run's updates of that network).
+Each field's range is checked by fgan.validation.RULES."""
 
 from __future__ import annotations
 
-import math
-
 import optax
-
-from fgan import errors
 
 OPTIMIZERS = {
     # name: optax optimiser from (learning_rate, b1, b2)
@@ -20,22 +17,17 @@ OPTIMIZERS = {
 DECAYS = ("none", "linear")
 
 
-def check(optim_config) -> None:
-  for net in ("critic", "generator"):
-    o = optim_config[net]
-    errors.check_choice(f"optim.{net}.name", o.name, tuple(OPTIMIZERS))
-    errors.check_choice(f"optim.{net}.decay", o.decay, DECAYS)
-    lr = o.learning_rate
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-      raise errors.ConfigError(f"config.optim.{net}.learning_rate = {lr} must be a finite "
-                               "number > 0.")
-    if not (0 <= o.b1 < 1 and 0 <= o.b2 < 1):
-      raise errors.ConfigError(f"config.optim.{net} betas ({o.b1}, {o.b2}) must lie in [0, 1).")
-
-
 def make(config):
-  """(generator, critic) optimisers; the critic makes num_steps * n_critic
-  updates, the generator num_steps."""
+  """The run's two optimisers.
+
+  Args:
+    config: a run config; the critic makes train.num_steps *
+      train.n_critic updates, the generator train.num_steps (the span of a
+      linear decay).
+
+  Returns:
+    (generator optimiser, critic optimiser), optax GradientTransformations.
+  """
   def one(o, updates):
     lr = o.learning_rate
     if o.decay == "linear":

@@ -16,8 +16,7 @@ Every mode draws the same global batch (fgan.data shards it by group), so
 the parameters after N steps do not depend on the device count. Checkpoints
 hold one unreplicated copy of the state and restore in any mode. No mode
 donates the state's buffers to the step: the host's copy of the state and
-the next step never share memory (and on CPU the step ran 13% faster
-without donation, DCGAN batch 64).
+the next step never share memory.
 """
 
 from __future__ import annotations
@@ -44,6 +43,11 @@ def initialize_distributed(coordinator: str | None = None,
   Explicit arguments win; otherwise JAX reads its own environment (cluster
   auto-detection on TPU/SLURM/...) when FGAN_COORDINATOR or JAX's variables
   are set. CPU processes use gloo collectives.
+
+  Args:
+    coordinator: host:port of process 0, or None.
+    num_processes: the process count, or None.
+    process_id: this process's index, or None.
   """
   coordinator = coordinator or os.environ.get("FGAN_COORDINATOR")
   if num_processes is None and "FGAN_NUM_PROCESSES" in os.environ:
@@ -59,8 +63,15 @@ def initialize_distributed(coordinator: str | None = None,
 
 
 def check(config, num_seeds: int = 1) -> None:
-  """The parallel mode against the config (no devices needed)."""
-  errors.check_choice("parallel.mode", config.parallel.mode, MODES)
+  """The parallel mode against the config (no devices needed).
+
+  Args:
+    config: the run config.
+    num_seeds: seeds trained together.
+
+  Raises:
+    errors.ConfigError: naming the field and the fix.
+  """
   if num_seeds > 1 and config.parallel.mode != "none":
     raise errors.ConfigError(
         f"Seeds train together (vmapped) only with config.parallel.mode = 'none', not "
@@ -68,7 +79,14 @@ def check(config, num_seeds: int = 1) -> None:
 
 
 def check_devices(config) -> None:
-  """The batch and the mode against the devices and processes present."""
+  """The batch and the mode against the devices and processes present.
+
+  Args:
+    config: the run config.
+
+  Raises:
+    errors.ConfigError: naming the field and the fix.
+  """
   devices, processes = jax.device_count(), jax.process_count()
   expected = config.parallel.num_devices
   if expected and expected != devices:
@@ -94,41 +112,65 @@ def _first_copy(x):
 
 
 class Runner:
-  """Compiles ``compute.steps_per_call`` train steps per call for the
-  config's parallel mode and moves state and data to and from the devices."""
+  """Compiles the train step for the config's parallel mode, n steps per
+  call, and moves state and data to and from the devices."""
 
   def __init__(self, config, generator, critic, dataset, compute, num_seeds: int = 0):
-    """``compute``: the run's resolved fgan.compute.Compute. ``num_seeds`` >
-    0: the state has a leading axis of that many seeds and the step is
-    vmapped over it (mode "none" only)."""
+    """Build the step (compiled on first call for each step count).
+
+    Args:
+      config: the run config.
+      generator, critic: the model's modules.
+      dataset: the training data.
+      compute: the run's resolved fgan.compute.Compute.
+      num_seeds: > 0: the state has a leading axis of that many seeds and
+        the step is vmapped over it (mode "none" only).
+    """
     self.mode = config.parallel.mode
-    k, options = compute.steps_per_call, compute.compiler_options
+    self._options = compute.compiler_options
+    self._fns = {}
     if self.mode == "pmap":
       generator, critic = models.with_axis(generator, AXIS), models.with_axis(critic, AXIS)
-      step = train.make_train_step(config, generator, critic, dataset, axis_name=AXIS)
-      self._fn = jax.pmap(train.multi_step(step, k), axis_name=AXIS)
+      self._step = train.make_train_step(config, generator, critic, dataset, axis_name=AXIS)
     elif self.mode == "mesh":
       self.mesh = Mesh(np.asarray(jax.devices()), (AXIS,))
       self._replicated = NamedSharding(self.mesh, PartitionSpec())
-      step = train.make_train_step(config, generator, critic, dataset,
-                                   batch_sharding=NamedSharding(self.mesh, PartitionSpec(AXIS)))
-      self._fn = jax.jit(train.multi_step(step, k), out_shardings=self._replicated,
-                         compiler_options=options)
+      self._step = train.make_train_step(
+          config, generator, critic, dataset,
+          batch_sharding=NamedSharding(self.mesh, PartitionSpec(AXIS)))
     else:
       step = train.make_train_step(config, generator, critic, dataset)
-      if num_seeds:
-        step = jax.vmap(step, in_axes=(0, None))
-      self._fn = jax.jit(train.multi_step(step, k), compiler_options=options)
+      self._step = jax.vmap(step, in_axes=(0, None)) if num_seeds else step
 
-  @property
-  def compiled(self):
-    """The jitted or pmapped function (state, data) -> (state, metrics)."""
-    return self._fn
+  def compiled(self, num_steps: int):
+    """The jitted or pmapped function (state, data) -> (state, metrics
+    stacked over steps) that trains ``num_steps`` steps.
+
+    Returns:
+      The function.
+    """
+    if num_steps not in self._fns:
+      many = train.multi_step(self._step, num_steps)
+      if self.mode == "pmap":
+        self._fns[num_steps] = jax.pmap(many, axis_name=AXIS)
+      elif self.mode == "mesh":
+        self._fns[num_steps] = jax.jit(many, out_shardings=self._replicated,
+                                       compiler_options=self._options)
+      else:
+        self._fns[num_steps] = jax.jit(many, compiler_options=self._options)
+    return self._fns[num_steps]
 
   def place(self, tree):
     """Host pytree -> device pytree for this mode (state or data); under
     pmap one copy per local device, stacked on a leading axis sharded over
-    them."""
+    them.
+
+    Args:
+      tree: a host pytree.
+
+    Returns:
+      The device pytree.
+    """
     if self.mode == "none":
       return jax.device_put(tree)
     if self.mode == "pmap":
@@ -140,13 +182,31 @@ class Runner:
 
   def host(self, tree):
     """Device pytree -> one host copy (numpy); under pmap the first local
-    device's (all hold the same)."""
+    device's (all hold the same).
+
+    Args:
+      tree: a device pytree.
+
+    Returns:
+      The host pytree.
+    """
     if self.mode == "pmap":
       tree = jax.tree.map(_first_copy, tree)
     return jax.device_get(tree)
 
-  def __call__(self, state, data):
-    state, metrics = self._fn(state, data)
+  def __call__(self, state, data, num_steps: int = 1):
+    """Train ``num_steps`` steps.
+
+    Args:
+      state: the device state (``place``).
+      data: the device data (``place``).
+      num_steps: steps in this call.
+
+    Returns:
+      (new device state, metrics stacked over the steps, on the host's
+      first device under pmap).
+    """
+    state, metrics = self.compiled(num_steps)(state, data)
     if self.mode == "pmap":
       metrics = jax.tree.map(_first_copy, metrics)
     return state, metrics

@@ -22,6 +22,7 @@ import optax
 
 from fgan import losses
 from fgan import optimizers
+from fgan.models import spectral
 
 # A run's random streams besides its steps' fold_in(key, step): each
 # fold_in(PRNGKey(seed), STREAMS[name]), with data beyond any step count.
@@ -30,11 +31,34 @@ STREAMS = {"init": 2**31 - 1, "sample_grid": 2**31 - 2, "evaluation": 2**31 - 3,
 
 
 def stream_key(seed: int, name: str) -> jax.Array:
+  """The PRNG key of one of a run's streams besides its steps'.
+
+  Args:
+    seed: the run's seed.
+    name: a key of STREAMS.
+
+  Returns:
+    fold_in(PRNGKey(seed), STREAMS[name]).
+  """
   return jax.random.fold_in(jax.random.PRNGKey(seed), STREAMS[name])
 
 
 @flax.struct.dataclass
 class TrainState:
+  """Everything a run's training carries from step to step: a pytree, so
+  that the step is pure and the state is checkpointed whole.
+
+  Attributes:
+    step: the number of steps taken (int32).
+    g_params, d_params: the generator's and the critic's variables (the
+      critic's: "params", and "spectral" where it has spectral norm).
+    g_ema_params: the generator's weight average (samples, evaluation).
+    g_opt_state, d_opt_state: the optimisers' states (the critic's over its
+      "params" only).
+    key: the raw uint32 PRNG key of the run's seed.
+    nonfinite_steps: steps whose update was rejected as non-finite.
+    first_nonfinite_step: the first such step (1-based), -1 if none.
+  """
   step: jax.Array
   g_params: Any
   g_ema_params: Any  # exponential moving average of g_params (samples, evaluation)
@@ -46,8 +70,35 @@ class TrainState:
   first_nonfinite_step: jax.Array  # the first such step (1-based), -1 if none
 
 
+def critic_state(d_params) -> tuple[dict, dict]:
+  """A critic's variables split for one critic update: ({"params": the
+  trainable parameters}, its other collections after the update's power
+  iteration: {"spectral": ...}, fgan.models.spectral; {} without).
+
+  Args:
+    d_params: the critic's variables (TrainState.d_params).
+
+  Returns:
+    (trainable, state).
+  """
+  trainable = {"params": d_params["params"]}
+  if spectral.COLLECTION not in d_params:
+    return trainable, {}
+  return trainable, {spectral.COLLECTION: spectral.power_iterate(
+      d_params["params"], d_params[spectral.COLLECTION])}
+
+
 def create_state(config, generator, critic, data_shape) -> TrainState:
-  """Initial parameters and optimiser states from config.seed."""
+  """Initial parameters and optimiser states from config.seed.
+
+  Args:
+    config: the run config.
+    generator, critic: the model's modules.
+    data_shape: one example's shape.
+
+  Returns:
+    The TrainState at step 0.
+  """
   kg, kd = jax.random.split(stream_key(config.seed, "init"))
   z = jnp.zeros((2, config.model.z_dim))
   g_params = generator.init(kg, z)
@@ -57,13 +108,24 @@ def create_state(config, generator, critic, data_shape) -> TrainState:
   return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
                     g_ema_params=jax.tree.map(jnp.copy, g_params),
                     d_params=d_params, g_opt_state=g_opt.init(g_params),
-                    d_opt_state=d_opt.init(d_params), key=jax.random.PRNGKey(config.seed),
+                    d_opt_state=d_opt.init({"params": d_params["params"]}),
+                    key=jax.random.PRNGKey(config.seed),
                     nonfinite_steps=jnp.zeros((), jnp.int32),
                     first_nonfinite_step=jnp.full((), -1, jnp.int32))
 
 
 def generate(generator, g_params, z, data_shape):
-  """Generator samples shaped like the data."""
+  """Generator samples shaped like the data.
+
+  Args:
+    generator: the generator module.
+    g_params: its parameters.
+    z: (N, z_dim) latents.
+    data_shape: one example's shape.
+
+  Returns:
+    (N, *data_shape) samples.
+  """
   return generator.apply(g_params, z).reshape((z.shape[0],) + tuple(data_shape))
 
 
@@ -78,6 +140,18 @@ def make_train_step(config, generator, critic, dataset,
   metrics and batch-norm statistics are averaged over the axis; with
   ``batch_sharding`` (jit over a mesh) the batch is constrained to that
   sharding.
+
+  Args:
+    config: the run config.
+    generator, critic: the model's modules.
+    dataset: the training data (fgan.data.Dataset).
+    axis_name: the pmap axis, or None.
+    batch_sharding: the mesh's batch sharding, or None.
+
+  Returns:
+    step(state, data arrays) -> (state, metrics): critic_loss,
+    divergence_estimate, gradient_penalty, critic_grad_norm (of the last
+    critic update), generator_loss, generator_grad_norm.
   """
   objective = losses.CriticObjective.from_config(config)
   mode = config.generator_loss
@@ -98,11 +172,13 @@ def make_train_step(config, generator, critic, dataset,
     z = rows(jax.random.normal(k_z, (batch, z_dim)))
     eps = rows(losses.interpolation_weights(k_gp, batch // config.critic_pack))
     fake = pack(jax.lax.stop_gradient(generate(generator, g_params, z, shape)))
-    loss_fn = lambda d: objective(lambda x: v_of(d, x), real, fake, eps, progress)
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
-    d_params, d_opt_state, grads = _apply(d_opt, mean_over_devices(grads), d_opt_state, d_params)
+    trainable, state = critic_state(d_params)
+    loss_fn = lambda t: objective(lambda x: v_of({**t, **state}, x), real, fake, eps, progress)
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    trainable, d_opt_state, grads = _apply(d_opt, mean_over_devices(grads), d_opt_state,
+                                           trainable)
     metrics = {"critic_loss": loss, **aux, "critic_grad_norm": optax.global_norm(grads)}
-    return (d_params, d_opt_state, g_params), metrics
+    return ({**trainable, **state}, d_opt_state, g_params), metrics
 
   def step(state: TrainState, data) -> tuple[TrainState, dict]:
     key = jax.random.fold_in(state.key, state.step)
@@ -176,7 +252,14 @@ def _accept(state, metrics, g_params, d_params, g_opt_state, d_opt_state, ema_de
 
 
 def all_finite(tree) -> jax.Array:
-  """True where every floating-point leaf of ``tree`` is finite."""
+  """True where every floating-point leaf of ``tree`` is finite.
+
+  Args:
+    tree: a pytree.
+
+  Returns:
+    A boolean scalar.
+  """
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
             if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
   return jnp.all(jnp.stack(leaves))
@@ -184,7 +267,15 @@ def all_finite(tree) -> jax.Array:
 
 def multi_step(step, num_steps: int):
   """``num_steps`` train steps in one call: (state, data) -> (state, metrics
-  stacked over steps). A plain call for 1, jax.lax.scan otherwise."""
+  stacked over steps). A plain call for 1, jax.lax.scan otherwise.
+
+  Args:
+    step: (state, data) -> (state, metrics).
+    num_steps: steps per call.
+
+  Returns:
+    The function of ``num_steps`` steps.
+  """
   if num_steps == 1:
     def one(state, data):
       state, metrics = step(state, data)

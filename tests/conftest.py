@@ -4,11 +4,15 @@ run configs, data configs and a Fashion-MNIST IDX fixture."""
 import atexit
 import gzip
 import hashlib
+import json
 import os
 import pathlib
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
+import types
 
 import numpy as np
 import pytest
@@ -85,7 +89,8 @@ def fashion_fixture(directory, monkeypatch, n=12):
 
 def final_state(config, workdir):
   """(step, state) of the newest checkpoint of the run ``config`` in workdir."""
-  from fgan import checkpoint, data, models, train
+  from fgan import data, models, train
+  from fgan.rundir import checkpoint
   ds = data.load(config.data)
   g, d = models.build(config.model, ds.shape)
   ckpt = checkpoint.Checkpointer(workdir, 3)
@@ -97,3 +102,15 @@ def final_state(config, workdir):
 def comparable(records):
   """Metric records without their wall-clock rate: what reruns reproduce."""
   return [{k: v for k, v in r.items() if k != "steps_per_second"} for r in records]
+
+
+def cli_many(module: str, invocations, env=None, timeout: float = 600) -> list:
+  """The results (returncode, stdout, stderr) of ``python -m <module> <args>``
+  for each args list of ``invocations``, each in its own process, forked by
+  tests/cli_server.py after the module's imports."""
+  requests = "".join(json.dumps({"args": list(a), "cwd": str(ROOT), "env": env or {}}) + "\n"
+                     for a in invocations)
+  proc = subprocess.run([sys.executable, "-m", "tests.cli_server", module], input=requests,
+                        capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return [types.SimpleNamespace(**json.loads(line)) for line in proc.stdout.splitlines()]

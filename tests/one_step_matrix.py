@@ -18,22 +18,33 @@ from fgan import parallel
 from fgan import train
 from tests.conftest import toy_config
 
-# (divergence, gradient penalty kind or None, critic output penalty, critic
-# pack): each family of output activation (sigmoid-like, exponential,
-# bounded, the identity of an IPM) with every penalty, Roth et al.'s
-# regulariser in both forms, and PacGAN's packs of 2 (with 8 devices, one
-# pack of each device's two rows). The output penalty is on (1e-3) wherever
-# it can be: a batch mean like the losses, it is where a per-device mean
-# would show, and off it is a term times 0.
-COMBINATIONS = [(d, gp, 1e-3, 1) for d in ("js", "kl", "total_variation")
+# (model, divergence, gradient penalty kind or None, critic output penalty,
+# critic pack): each family of output activation (sigmoid-like,
+# exponential, bounded, the identity of an IPM) with every penalty, Roth et
+# al.'s regulariser in both forms, and PacGAN's packs of 2 (with 8 devices,
+# one pack of each device's two rows), on the toy MLP; and SNGAN's two
+# image families with spectral norm (its power iteration in the step), with
+# and without a gradient penalty. The output penalty is on
+# (1e-3) wherever it can be: a batch mean like the losses, it is where a
+# per-device mean would show, and off it is a term times 0.
+COMBINATIONS = [("mlp", d, gp, 1e-3, 1) for d in ("js", "kl", "total_variation")
                 for gp in (None, "wgan_gp", "r1")]
-COMBINATIONS += [("wasserstein", "wgan_gp", 1e-3, 1)]
-COMBINATIONS += [("kl", "roth", 0.0, 1), ("gan", "roth_symmetric", 1e-3, 1)]
-COMBINATIONS += [("js", None, 0.0, 2), ("wasserstein", "wgan_gp", 0.0, 2)]
+COMBINATIONS += [("mlp", "wasserstein", "wgan_gp", 1e-3, 1)]
+COMBINATIONS += [("mlp", "kl", "roth", 0.0, 1), ("mlp", "gan", "roth_symmetric", 1e-3, 1)]
+COMBINATIONS += [("mlp", "js", None, 0.0, 2), ("mlp", "wasserstein", "wgan_gp", 0.0, 2)]
+COMBINATIONS += [("resnet", "js", None, 1e-3, 1), ("resnet", "wasserstein", "wgan_gp", 0.0, 1),
+                 ("sndcgan", "kl", "r1", 0.0, 1), ("sndcgan", "gan", None, 1e-3, 1)]
+# The image families' data: 32x32x3 random images (what a step computes does
+# not depend on their content).
+IMAGES = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), np.uint8)
 
 
-def config(divergence, gp, out, pack, mode):
+def config(model, divergence, gp, out, pack, mode):
+  """The combination's run config: tiny networks, batch 16, SGD."""
   c = toy_config(**{"model.hidden": (16,), "train.batch_size": 16, "train.n_critic": 1})
+  if model != "mlp":
+    c.model = models.config(model, width=16 if model == "resnet" else 4, critic_width=16)
+    c.data.name, c.data.resize = "mnist", 32  # not loaded: dataset() makes the images
   c.divergence, c.critic_output_penalty, c.parallel.mode = divergence, out, mode
   c.critic_pack = pack
   if gp:
@@ -43,19 +54,29 @@ def config(divergence, gp, out, pack, mode):
   return c
 
 
-def key(divergence, gp, out, pack, mode):
-  return f"{mode}/{divergence}/{gp}/{out}/{pack}"
+def dataset(c):
+  """The combination's data: the toy mixture, or the random images."""
+  if c.model.name == "mlp":
+    return data.load(c.data)
+  return data.Dataset("images", "images", IMAGES.shape[1:], {"images": IMAGES},
+                      data.images.group_sampler(range(1), 1, len(IMAGES)), {})
+
+
+def key(model, divergence, gp, out, pack, mode):
+  """The combination's name in the results file."""
+  return f"{mode}/{model}/{divergence}/{gp}/{out}/{pack}"
 
 
 def one_step(c):
   """(parameters after one step, flattened; the step's metrics)."""
-  ds = data.load(c.data)
+  ds = dataset(c)
   g, d = models.build(c.model, ds.shape)
   runner = parallel.Runner(c, g, d, ds, compute.resolve(c.compute))
   state, metrics = runner(runner.place(train.create_state(c, g, d, ds.shape)),
                           runner.place(ds.arrays))
   state = runner.host(state)
-  params = np.concatenate([np.ravel(x) for x in jax.tree.leaves((state.g_params, state.d_params))])
+  params = np.concatenate([np.ravel(x) for x in jax.tree.leaves((state.g_params,
+                                                                   state.d_params))])
   return params, np.asarray([float(v[0]) for _, v in sorted(metrics.items())])
 
 

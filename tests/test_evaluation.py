@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from fgan import classifier
+from fgan.evaluation import classifier
 from fgan import data
 from fgan import evaluation
+from fgan.evaluation import metrics
 from tests.conftest import data_config
 from tests.conftest import fashion_fixture
 
@@ -22,7 +23,7 @@ def _spd(rng, d):
 @pytest.mark.parametrize("d", [2, 16, 64])
 def test_sqrtm_matches_scipy(d):
   a = _spd(np.random.default_rng(d), d)
-  ours, ref = evaluation.sqrtm_psd(a), scipy.linalg.sqrtm(a).real
+  ours, ref = metrics.sqrtm_psd(a), scipy.linalg.sqrtm(a).real
   assert np.max(np.abs(ours - ref)) / np.max(np.abs(ref)) < 1e-4
   np.testing.assert_allclose(ours @ ours, a, rtol=1e-6, atol=1e-8)
 
@@ -31,51 +32,51 @@ def test_frechet_distance_identical_and_closed_form():
   rng = np.random.default_rng(0)
   s = _spd(rng, 8)
   mu = rng.normal(size=8)
-  assert evaluation.frechet_distance(mu, s, mu, s) == pytest.approx(0.0, abs=1e-8)
+  assert metrics.frechet_distance(mu, s, mu, s) == pytest.approx(0.0, abs=1e-8)
   # Diagonal covariances commute: FD = |mu1 - mu2|^2 + sum (sigma1 - sigma2)^2.
   s1, s2 = rng.uniform(0.5, 2, 8), rng.uniform(0.5, 2, 8)
   mu2 = rng.normal(size=8)
   expected = np.sum((mu - mu2)**2) + np.sum((s1 - s2)**2)
-  got = evaluation.frechet_distance(mu, np.diag(s1**2), mu2, np.diag(s2**2))
+  got = metrics.frechet_distance(mu, np.diag(s1**2), mu2, np.diag(s2**2))
   assert got == pytest.approx(expected, rel=1e-8)
   # Against scipy's sqrtm of the (non-symmetric) product, the textbook formula.
   s2 = _spd(rng, 8)
   textbook = (np.sum((mu - mu2)**2) + np.trace(s) + np.trace(s2)
               - 2 * np.trace(scipy.linalg.sqrtm(s @ s2).real))
-  assert evaluation.frechet_distance(mu, s, mu2, s2) == pytest.approx(textbook, rel=1e-6)
+  assert metrics.frechet_distance(mu, s, mu2, s2) == pytest.approx(textbook, rel=1e-6)
 
 
 def test_frechet_distance_of_fewer_samples_than_dimensions_equals_the_covariance_form():
   rng = np.random.default_rng(1)
   real, fake = rng.normal(size=(40, 96)), 0.2 + 1.5 * rng.normal(size=(30, 96))
-  got = evaluation.frechet_distance_of(real, fake)  # the n x n singular values
-  expected = evaluation.frechet_distance(*evaluation.gaussian_stats(real),
-                                         *evaluation.gaussian_stats(fake))
+  got = metrics.frechet_distance_of(real, fake)  # the n x n singular values
+  expected = metrics.frechet_distance(*metrics.gaussian_stats(real),
+                                         *metrics.gaussian_stats(fake))
   assert got == pytest.approx(expected, rel=1e-6)
-  assert evaluation.frechet_distance_of(real, real) == pytest.approx(0.0, abs=1e-6)
+  assert metrics.frechet_distance_of(real, real) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_single_class_samples_have_coverage_one_and_score_one():
   probs = np.full((1000, 10), 1e-4)
   probs[:, 3] = 1 - 9e-4
-  covered, kl = evaluation.class_coverage(probs)
+  covered, kl = metrics.class_coverage(probs)
   assert covered == 1 and kl == pytest.approx(np.log(10))
-  assert evaluation.classifier_score(probs) == pytest.approx(1.0, abs=1e-3)
+  assert metrics.classifier_score(probs) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_uniform_confident_samples_score_number_of_classes():
   probs = np.eye(10)[np.arange(1000) % 10] * (1 - 1e-6) + 1e-7
-  assert evaluation.classifier_score(probs) == pytest.approx(10.0, rel=1e-3)
-  assert evaluation.class_coverage(probs) == (10, pytest.approx(0.0, abs=1e-12))
+  assert metrics.classifier_score(probs) == pytest.approx(10.0, rel=1e-3)
+  assert metrics.class_coverage(probs) == (10, pytest.approx(0.0, abs=1e-12))
 
 
 def test_prdc_same_and_disjoint_distributions():
   rng = np.random.default_rng(0)
   real, fake = rng.normal(size=(1000, 8)), rng.normal(size=(1000, 8))
-  same = evaluation.prdc(real, fake)
+  same = metrics.prdc(real, fake)
   assert same["precision"] > 0.9 and same["recall"] > 0.9 and same["coverage"] > 0.9
   assert 0.8 < same["density"] < 1.2
-  far = evaluation.prdc(real, fake + 50.0)
+  far = metrics.prdc(real, fake + 50.0)
   assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
 
 
@@ -83,17 +84,20 @@ def test_toy_metrics_modes_and_quality():
   means, stds = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]]), np.array([0.1, 0.1, 0.1])
   rng = np.random.default_rng(0)
   good = means[rng.integers(0, 3, 3000)] + 0.1 * rng.normal(size=(3000, 2))
-  m = evaluation.toy_metrics(good, means, stds)
+  toy = lambda x: metrics.evaluate(metrics.Features("toy", x, means=means, stds=stds))
+  m = toy(good)
   assert m["modes_captured"] == 3 and m["high_quality_share"] > 0.98
+  assert set(m) == {"modes_captured", "modes_captured_stderr", "high_quality_share",
+                    "high_quality_share_stderr"}
   collapsed = means[0] + 0.1 * rng.normal(size=(3000, 2))
-  assert evaluation.toy_metrics(collapsed, means, stds)["modes_captured"] == 1
+  assert toy(collapsed)["modes_captured"] == 1
   spread = rng.uniform(-10, 10, size=(3000, 2))
-  assert evaluation.toy_metrics(spread, means, stds)["high_quality_share"] < 0.05
+  assert toy(spread)["high_quality_share"] < 0.05
 
 
 def test_with_splits_reports_standard_error():
   x = np.random.default_rng(0).normal(size=10_000)
-  value, err = evaluation.with_splits(np.mean, x, num_splits=10)
+  value, err = metrics.with_splits(np.mean, x, num_splits=10)
   assert value == pytest.approx(x.mean())
   assert 0.003 < err < 0.02  # 1/sqrt(10000) = 0.01
 

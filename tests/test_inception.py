@@ -22,7 +22,8 @@ import pytest
 
 from fgan import errors
 from fgan import evaluation
-from fgan import inception
+from fgan.evaluation import metrics
+from fgan.evaluation import inception
 from tests.conftest import ROOT
 
 try:
@@ -178,9 +179,9 @@ def test_fid_is_kid_equal_torch_fidelity_on_the_same_features():
                     kid_kernel_poly_coef0=1, rng_seed=2020, verbose=False)
   kid_ref = tf.metric_kid.kid_features_to_metric(torch.tensor(real), torch.tensor(fake),
                                                  **kid_kwargs)
-  fid = evaluation.frechet_distance_of(real, fake)
-  isc = evaluation.inception_score(logits)
-  kid = evaluation.kernel_inception_distance(real, fake, subsets=20, subset_size=500)
+  fid = metrics.frechet_distance_of(real, fake)
+  isc = metrics.inception_score(logits)
+  kid = metrics.kernel_inception_distance(real, fake, subsets=20, subset_size=500)
   pairs = [(fid, fid_ref["frechet_inception_distance"]),
            (isc[0], isc_ref["inception_score_mean"]), (isc[1], isc_ref["inception_score_std"]),
            (kid[0], kid_ref["kernel_inception_distance_mean"]),
@@ -250,23 +251,24 @@ def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkey
   cached = list(inception.default_weights_path().parent.glob("reference-*.npz"))
   assert len(cached) == 1
   again = evaluation.Evaluator(c, dataset, generator)
-  np.testing.assert_array_equal(again.inception_features, evaluator.inception_features)
+  np.testing.assert_array_equal(again._spaces[-1].real, evaluator._spaces[-1].real)
   assert again(state.g_ema_params)["inception_fid"] == metrics["inception_fid"]
 
 
 def test_sweep_tables_stamp_the_protocol_and_flag_a_mix(tmp_path):
-  from fgan import report  # pylint: disable=import-outside-toplevel
+  from fgan.studies import report  # pylint: disable=import-outside-toplevel
   base = {"feature_space": "classifier", "classifier_sha256": "a" * 64,
           "reference": "mnist test split", "reference_sha256": "b" * 64, "n_real": 10000,
           "n_fake": 10000}
   with_inception = dict(base, feature_space="inception", inception={
       "extractor_sha256": inception.WEIGHTS_SHA256, "official_weights": True,
       "resizer": inception.RESIZER, "quantisation": inception.QUANTISATION})
-  one, two = report.protocol(base), report.protocol(with_inception)
+  one, two = evaluation.protocol_line(base), evaluation.protocol_line(with_inception)
   assert "classifier aaaaaaaaaaaa" in one and "n_fake 10000" in one and "Inception" not in one
   assert inception.WEIGHTS_SHA256[:12] in two and inception.RESIZER in two
   rows = [{"variant": "js", "n": 1, "failed": 0, "m_mean": 1.0, "m_std": 0.0}]
-  provenance = {"seeds": [0], "data_sha256": ["c"], "versions": {}, "protocols": [one]}
+  provenance = {"seeds": [0], "data_sha256": ["c"], "num_steps": [1], "versions": [],
+                "machines": [], "commits": [], "protocols": [one]}
   report.write_tables(tmp_path, ["m"], rows, provenance)
   md = (tmp_path / "results.md").read_text()
   assert f"Protocol: {one}." in md and "WARNING" not in md
@@ -281,7 +283,7 @@ def test_evaluate_cli_in_inception_space_without_weights_says_where_to_get_them(
   SHA-256, exit 2, before any data, model or checkpoint is loaded and
   without writing into the run's directory."""
   from configs import js_mnist  # pylint: disable=import-outside-toplevel
-  from fgan import workdir  # pylint: disable=import-outside-toplevel
+  from fgan.rundir import workdir  # pylint: disable=import-outside-toplevel
   workdir.write_json(tmp_path / "config.json", js_mnist.get_config().to_dict())
   before = sorted(p.name for p in tmp_path.iterdir())
   out = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={tmp_path}",

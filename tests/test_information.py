@@ -5,18 +5,18 @@ import pytest
 from scipy.spatial import distance
 from scipy import stats
 
-from experiments.cross_entropy_vs_kl import P  # document 000's P
-from experiments.cross_entropy_vs_kl import SEED_000  # its Q and printed values
+from experiments.cross_entropy_vs_kl import NOTES_EXAMPLE  # the notes' Q and printed values
+from experiments.cross_entropy_vs_kl import P  # the background notes' cross-entropy example
 from fgan import information as info
 
 
-@pytest.mark.parametrize("q,ce,kl", SEED_000)
-def test_seed_000_worked_numbers(q, ce, kl):
+@pytest.mark.parametrize("q,ce,kl", NOTES_EXAMPLE)
+def test_the_notes_cross_entropy_example(q, ce, kl):
   assert round(float(info.cross_entropy(P, q)), 4) == ce
   assert round(float(info.kl_divergence(P, q)), 4) == kl
 
 
-def test_seed_001_worked_numbers():
+def test_the_notes_two_outcome_example():
   p, q = [0.4, 0.6], [0.3, 0.7]
   ce = -(0.4 * np.log(0.3) + 0.6 * np.log(0.7))
   kl = 0.4 * np.log(0.4 / 0.3) + 0.6 * np.log(0.6 / 0.7)
@@ -25,7 +25,7 @@ def test_seed_001_worked_numbers():
   assert float(info.kl_divergence(p, q)) == pytest.approx(kl, rel=1e-5)
   assert float(info.entropy(p)) == pytest.approx(h, rel=1e-6)
   assert float(info.cross_entropy(p, q)) == pytest.approx(float(info.entropy(p) + info.kl_divergence(p, q)), rel=1e-6)
-  # The values seed 001 prints.
+  # The values the notes print.
   assert round(ce, 4) == 0.6956 and round(kl, 4) == 0.0226 and round(h, 4) == 0.6730
 
 

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from fgan import divergences as divs
-from fgan import estimation
+from fgan.evaluation import estimation
 from fgan import information as info
 from fgan import losses
 
@@ -16,7 +16,7 @@ def _bce_with_logits(logits, label):
   return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)))
 
 
-def test_gan_losses_equal_seed_003_bce():
+def test_gan_losses_equal_the_vanilla_gan_bce():
   key_r, key_f = jax.random.split(jax.random.key(0))
   v_real = 5 * jax.random.normal(key_r, (256,))
   v_fake = 5 * jax.random.normal(key_f, (256,))
@@ -91,6 +91,22 @@ def test_bounded_critic_keeps_neyman_finite_where_supports_are_disjoint():
   assert np.all(np.abs(np.diff(bounded)) < 0.1) and np.all(np.asarray(bounded) >= limit - 1e-6)
   grad = jax.grad(lambda s: objective(2.0)(v_fn(s), real, fake)[0])(1e3)
   assert np.isfinite(grad) and abs(grad) < 1e-6
+
+
+def test_reverse_kl_nonsaturating_gradient_explodes_where_log_ratio_stays_bounded():
+  """Why reverse KL's recipe uses the log_ratio generator loss: with g(v) =
+  -e^-v, the nonsaturating loss -E_Q[g(V)] = E_Q[e^-V] has gradient -e^-V / n
+  per sample, which grows without bound where the critic rejects generated
+  points (V -> -inf); log r = -V is linear, so its gradient is -1 / n
+  everywhere."""
+  v = jnp.array([-80.0, -40.0, -1.0, 0.0, 3.0])
+  n = v.shape[0]
+  ns = jax.grad(lambda x: losses.generator_loss("reverse_kl", x, "nonsaturating"))(v)
+  np.testing.assert_allclose(ns, -np.exp(-np.asarray(v, np.float64)) / n, rtol=1e-5)
+  assert ns[0] < -1e30 and not np.isfinite(float(jax.grad(
+      lambda x: losses.generator_loss("reverse_kl", x, "nonsaturating"))(jnp.array([-100.0]))[0]))
+  lr = jax.grad(lambda x: losses.generator_loss("reverse_kl", x, "log_ratio"))(v)
+  np.testing.assert_allclose(lr, np.full(n, -1.0 / n), rtol=1e-6)
 
 
 def test_output_penalty_pulls_a_saturated_bounded_critic_out_of_the_tail():
@@ -221,9 +237,10 @@ def test_roth_symmetric_form_is_refused_for_other_divergences():
   from fgan import errors
   with pytest.raises(errors.ConfigError, match="use 'roth'"):
     losses.check(c)
+  from fgan import validation
   c.gradient_penalty_kind, c.gradient_penalty_anneal = "roth", 0.0
   with pytest.raises(errors.ConfigError, match="gradient_penalty_anneal"):
-    losses.check(c)
+    validation.validate(c)
 
 
 def test_annealed_weight_is_geometric_from_weight_to_its_final_ratio():

@@ -7,6 +7,9 @@ import pytest
 
 from fgan import errors
 from fgan import models
+from fgan.models import dcgan
+from fgan.models import kernels
+from fgan.models import layers
 
 
 def _scatter_reference(x, w):
@@ -26,7 +29,7 @@ def _scatter_reference(x, w):
 def test_conv_transpose_matches_scatter_definition(impl, c_out):
   rng = np.random.default_rng(0)
   x, w = rng.normal(size=(2, 5, 4, 3)), rng.normal(size=(4, 4, 3, c_out))
-  got = models.conv_transpose_2x(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), impl)
+  got = kernels.conv_transpose_2x(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), impl)
   np.testing.assert_allclose(got, _scatter_reference(x, w), rtol=1e-4, atol=1e-4)
 
 
@@ -35,7 +38,7 @@ def test_fast_transposed_convolution_gradients_equal_xla_gradients():
   x = jax.random.normal(k1, (4, 7, 7, 16))
   w = jax.random.normal(k2, (4, 4, 16, 8))
   ct = jax.random.normal(k3, (4, 14, 14, 8))
-  grads = {impl: jax.grad(lambda x, w: jnp.sum(ct * models.conv_transpose_2x(x, w, impl)),
+  grads = {impl: jax.grad(lambda x, w: jnp.sum(ct * kernels.conv_transpose_2x(x, w, impl)),
                           argnums=(0, 1))(x, w) for impl in ("xla", "subpixel", "matmul")}
   for impl in ("subpixel", "matmul"):
     for a, b in zip(grads["xla"], grads[impl]):
@@ -46,13 +49,13 @@ def test_fast_transposed_convolution_gradients_equal_xla_gradients():
 def test_dcgan_shapes_and_impls_agree(side, channels):
   shape = (side, side, channels)
   z = jax.random.normal(jax.random.PRNGKey(0), (3, 16))
-  fast = models.DCGANGenerator(shape, width=8, conv_impl="subpixel")
-  plain = models.DCGANGenerator(shape, width=8, conv_impl="xla")
+  fast = dcgan.DCGANGenerator(shape, width=8, conv_impl="subpixel")
+  plain = dcgan.DCGANGenerator(shape, width=8, conv_impl="xla")
   params = fast.init(jax.random.PRNGKey(1), z)
   x = fast.apply(params, z)
   assert x.shape == (3,) + shape and float(jnp.max(jnp.abs(x))) <= 1.0
   np.testing.assert_allclose(x, plain.apply(params, z), atol=1e-5)
-  critic = models.DCGANCritic(shape, width=8, norm="batch")
+  critic = dcgan.DCGANCritic(shape, width=8, norm="batch")
   v = critic.apply(critic.init(jax.random.PRNGKey(2), x), x)
   assert v.shape == (3, 1)
 
@@ -71,7 +74,7 @@ def test_conv_matmul_equals_xla_convolution_values_and_gradients(stride, padding
   args = ((stride, stride), ((padding, padding), (padding, padding)))
   conv = {"xla": lambda x, w: jax.lax.conv_general_dilated(
               x, w, *args, dimension_numbers=("NHWC", "HWIO", "NHWC")),
-          "matmul": lambda x, w: models.conv_matmul(x, w, *args)}
+          "matmul": lambda x, w: kernels.conv_matmul(x, w, *args)}
   ys = {k: f(x, w) for k, f in conv.items()}
   np.testing.assert_allclose(ys["matmul"], ys["xla"], rtol=1e-4, atol=1e-4)
   ct = jax.random.normal(k3, ys["xla"].shape)
@@ -84,8 +87,8 @@ def test_conv_matmul_equals_xla_convolution_values_and_gradients(stride, padding
 @pytest.mark.parametrize("norm", ["batch", "none"])
 def test_dcgan_critic_impls_agree_and_share_parameters(norm):
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 28, 28, 1))
-  plain = models.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl="xla")
-  fast = models.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl="matmul")
+  plain = dcgan.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl="xla")
+  fast = dcgan.DCGANCritic((28, 28, 1), width=8, norm=norm, conv_impl="matmul")
   params = plain.init(jax.random.PRNGKey(1), x)
   assert jax.tree.structure(params) == jax.tree.structure(fast.init(jax.random.PRNGKey(1), x))
   np.testing.assert_allclose(fast.apply(params, x), plain.apply(params, x), rtol=1e-4, atol=1e-5)
@@ -102,7 +105,7 @@ def test_spectral_norm_is_the_largest_singular_value():
   v, _ = np.linalg.qr(rng.standard_normal((16, 16)))
   s = np.concatenate([[3.0], np.linspace(1.5, 0.5, 15)])  # gap: 8 iterations suffice
   kernel = jnp.asarray((u * s) @ v.T, jnp.float32).reshape(4, 4, 8, 16)
-  np.testing.assert_allclose(models.spectral_norm(kernel), 3.0, rtol=1e-4)
+  np.testing.assert_allclose(layers.spectral_norm(kernel), 3.0, rtol=1e-4)
 
 
 def test_spectral_critic_layers_are_normalised_and_differentiable():
@@ -110,15 +113,15 @@ def test_spectral_critic_layers_are_normalised_and_differentiable():
   output unchanged (W / sigma(W) is scale-free); its gradients are finite
   and it shares the plain critic's parameter structure."""
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 28, 28, 1))
-  critic = models.DCGANCritic((28, 28, 1), width=8, norm="spectral")
+  critic = dcgan.DCGANCritic((28, 28, 1), width=8, norm="spectral")
   params = critic.init(jax.random.PRNGKey(1), x)
-  plain = models.DCGANCritic((28, 28, 1), width=8, norm="none").init(jax.random.PRNGKey(1), x)
+  plain = dcgan.DCGANCritic((28, 28, 1), width=8, norm="none").init(jax.random.PRNGKey(1), x)
   assert jax.tree.structure(params) == jax.tree.structure(plain)
   scaled = jax.tree_util.tree_map_with_path(
       lambda path, p: p * 7.0 if "kernel" in jax.tree_util.keystr(path) else p, params)
   np.testing.assert_allclose(critic.apply(scaled, x), critic.apply(params, x), rtol=1e-4, atol=1e-5)
-  assert not np.allclose(models.DCGANCritic((28, 28, 1), width=8, norm="none").apply(scaled, x),
-                         models.DCGANCritic((28, 28, 1), width=8, norm="none").apply(params, x))
+  assert not np.allclose(dcgan.DCGANCritic((28, 28, 1), width=8, norm="none").apply(scaled, x),
+                         dcgan.DCGANCritic((28, 28, 1), width=8, norm="none").apply(params, x))
   grads = jax.grad(lambda p: jnp.sum(critic.apply(p, x)))(params)
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
@@ -131,8 +134,8 @@ def test_extra_convs_add_3x3_layers_at_the_smallest_resolution(impl):
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 16))
   x = jax.random.normal(jax.random.PRNGKey(1), (4, 28, 28, 1))
   count = lambda p: sum(a.size for a in jax.tree.leaves(p))
-  for net, inp, kwargs in ((models.DCGANGenerator, z, {}),
-                           (models.DCGANCritic, x, {"norm": "batch"})):
+  for net, inp, kwargs in ((dcgan.DCGANGenerator, z, {}),
+                           (dcgan.DCGANCritic, x, {"norm": "batch"})):
     base = net((28, 28, 1), width=8, conv_impl=impl, **kwargs)
     deep = net((28, 28, 1), width=8, conv_impl=impl, extra_convs=2, **kwargs)
     plain = net((28, 28, 1), width=8, conv_impl="xla", extra_convs=2, **kwargs)
@@ -160,11 +163,11 @@ def _check_conv_4x4_stride2(c_in):
   ct = jax.random.normal(k3, (3, 7, 7, 8), jnp.float64)
   xla = lambda x, w: jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
                                                   dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(models.conv_4x4_stride2(x, w), xla(x, w), rtol=1e-12)
+  np.testing.assert_allclose(kernels.conv_4x4_stride2(x, w), xla(x, w), rtol=1e-12)
   loss = lambda conv: lambda x, w: jnp.sum(ct * jnp.sin(conv(x, w)))
-  first = [jax.grad(loss(conv), argnums=(0, 1))(x, w) for conv in (xla, models.conv_4x4_stride2)]
+  first = [jax.grad(loss(conv), argnums=(0, 1))(x, w) for conv in (xla, kernels.conv_4x4_stride2)]
   second = [jax.grad(lambda w, conv=conv: jnp.sum(jax.grad(loss(conv))(x, w)**2))(w)
-            for conv in (xla, models.conv_4x4_stride2)]
+            for conv in (xla, kernels.conv_4x4_stride2)]
   for a, b in zip(jax.tree.leaves(first[0]) + [second[0]], jax.tree.leaves(first[1]) + [second[1]]):
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
@@ -178,10 +181,10 @@ def test_batch_norm_vjp_equals_autodiff_of_its_definition():
   x = 3.0 + 2.0 * jax.random.normal(k1, (8, 5, 5, 6))
   scale, bias = jax.random.normal(k2, (6,)), jax.random.normal(k3, (6,))
   ct = jax.random.normal(k4, x.shape)
-  np.testing.assert_allclose(models.batch_norm(x, scale, bias), textbook(x, scale, bias),
+  np.testing.assert_allclose(kernels.batch_norm(x, scale, bias), textbook(x, scale, bias),
                              rtol=1e-5, atol=1e-5)
   grads = [jax.grad(lambda *a, f=f: jnp.sum(ct * jnp.tanh(f(*a))), argnums=(0, 1, 2))(x, scale, bias)
-           for f in (textbook, models.batch_norm)]
+           for f in (textbook, kernels.batch_norm)]
   for a, b in zip(*grads):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
@@ -196,7 +199,7 @@ def test_cpu_compiler_options_compute_the_same_step():
   c.train.batch_size = 16
   ds = data.Dataset(name="fake", kind="images", shape=(28, 28, 1),
                     arrays={"images": np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), np.uint8)},
-                    sample=data.images._group_sampler(range(1), 1, 64), info={})
+                    sample=data.images.group_sampler(range(1), 1, 64), info={})
   g, d = models.build(c.model, ds.shape)
   step = train.make_train_step(c, g, d, ds)
   state = train.create_state(c, g, d, ds.shape)

@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from fgan import checkpoint
+from fgan.rundir import checkpoint
 from fgan import data
 from fgan import models
 from fgan import train

@@ -17,14 +17,14 @@ import time
 import numpy as np
 import pytest
 
-from fgan import checkpoint
+from fgan.rundir import checkpoint
 from fgan import data
 from fgan import errors
 from fgan import loop
 from fgan import models
 from fgan import train
 from fgan import validation
-from fgan import writers
+from fgan.rundir import writers
 from tests.conftest import comparable
 from tests.conftest import data_config
 from tests.conftest import fashion_fixture
@@ -46,12 +46,12 @@ def _snapshot(directory):
 
 @pytest.mark.parametrize("field,value,match", [
     ("divergence", "kll", "reverse_kl"),
-    ("model.name", "resnet", "dcgan, mlp"),
+    ("model.name", "vit", "mlp, dcgan"),
     ("data.name", "cifar", "ring8"),
     ("optim.critic.name", "adamm", "adam, rmsprop, sgd"),
-    ("optim.generator.learning_rate", 0.0, "finite number > 0"),
-    ("optim.critic.learning_rate", -1e-3, "finite number > 0"),
-    ("optim.critic.learning_rate", float("inf"), "finite number > 0"),
+    ("optim.generator.learning_rate", 0.0, "finite number in \\(0, inf\\)"),
+    ("optim.critic.learning_rate", -1e-3, "finite number in \\(0, inf\\)"),
+    ("optim.critic.learning_rate", float("inf"), "finite number in \\(0, inf\\)"),
     ("optim.generator.decay", "cosine", "none, linear"),
     ("compute.conv_impl", "cudnn", "auto, subpixel, matmul, xla"),
     ("compute.steps_per_call", -1, "int >= 0"),
@@ -61,9 +61,9 @@ def _snapshot(directory):
     ("generator_loss", "saturating", "nonsaturating"),
     ("parallel.mode", "ddp", "pmap"),
     ("train.on_nonfinite", "ignore", "skip"),
-    ("critic_output_penalty", -1e-3, "finite number >= 0"),
-    ("critic_output_bound", float("inf"), "finite number >= 0"),
-    ("gradient_penalty", float("nan"), "finite number >= 0"),
+    ("critic_output_penalty", -1e-3, "finite number in \\[0, inf\\)"),
+    ("critic_output_bound", float("inf"), "finite number in \\[0, inf\\)"),
+    ("gradient_penalty", float("nan"), "finite number in \\[0, inf\\)"),
     ("gradient_penalty_kind", "r2", "wgan_gp, r1"),
     ("data.resize", 64, "toy vector data"),
     ("model.hidden", (0,), "positive ints"),
@@ -103,14 +103,14 @@ def test_image_config_validation_names_the_problem(field, value, match):
 
 
 def test_model_that_cannot_make_the_data_and_gp_with_batchnorm(tmp_path):
-  c = toy_config(**{"model.name": "dcgan"})
+  c = toy_config()
+  c.model = models.config("dcgan")
   with pytest.raises(validation.ConfigError, match="28x28, 32x32 or 64x64"):
     loop.run(c, tmp_path / "a", progress=False)
-  images = data.Dataset("tfds:celeb_a", "images", (218, 178, 3), {}, None, {})
   with pytest.raises(validation.ConfigError, match="config.data.resize to 28, 32 or 64"):
-    validation.validate_with_data(c, images)
-  c = toy_config(**{"model.critic_norm": "batch", "gradient_penalty": 10.0})
-  c.model.name = "dcgan"
+    models.check_data(c.model, (218, 178, 3))
+  c = toy_config(gradient_penalty=10.0)
+  c.model = models.config("dcgan", critic_norm="batch")
   with pytest.raises(validation.ConfigError, match="per-example"):
     validation.validate(c)
   with pytest.raises(validation.ConfigError, match="gradient_penalty"):
@@ -129,7 +129,7 @@ def test_errors_come_before_compilation(tmp_path):
 
 @pytest.mark.slow
 def test_nonfinite_stop_keeps_the_good_checkpoint_and_skip_resumes_from_it(tmp_path):
-  args = ["--config=configs/kl_ring8.py", "--config.train.num_steps=200",
+  args = ["--config=configs/ring8.py:kl", "--config.train.num_steps=200",
           "--config.eval.estimate_steps=10",
           "--config.checkpoint.every_steps=100", "--config.train.log_every=100",
           "--config.model.hidden=(64, 64)", f"--workdir={tmp_path}"]
@@ -174,7 +174,7 @@ def test_skip_mode_counts_rejected_steps_and_keeps_parameters_finite(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
-  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=100000",
+  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=100000",
           "--config.eval.estimate_steps=10",
           "--config.checkpoint.every_steps=100000", "--config.train.log_every=10",
           f"--workdir={tmp_path}"]
@@ -224,7 +224,7 @@ def test_signal_after_the_steps_sync_saves_fresh_state_next_step(tmp_path, monke
 def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
-  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=30",
+  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=30",
           "--config.eval.estimate_steps=10", "--config.model.hidden=(512, 512, 512)",
           "--config.checkpoint.every_steps=2", "--config.checkpoint.keep=2",
           "--config.train.log_every=2", f"--workdir={tmp_path}"]
@@ -277,7 +277,7 @@ def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
 def test_unwritable_workdir_is_an_error_at_start(tmp_path):
   blocker = tmp_path / "file"
   blocker.write_text("not a directory")
-  out = _cli("--config=configs/js_ring8.py", f"--workdir={blocker / 'run'}")
+  out = _cli("--config=configs/ring8.py:js", f"--workdir={blocker / 'run'}")
   assert out.returncode == 2 and "is not writable" in out.stderr
 
 
@@ -288,7 +288,7 @@ def test_full_disk_is_an_error_at_start(tmp_path):
                     capture_output=True).returncode != 0:
     pytest.skip("cannot mount a small tmpfs here (needs root)")
   try:
-    out = _cli("--config=configs/js_ring8.py", f"--workdir={mnt / 'run'}")
+    out = _cli("--config=configs/ring8.py:js", f"--workdir={mnt / 'run'}")
     assert out.returncode == 2
     assert "MiB free but the run needs" in out.stderr
   finally:
@@ -376,12 +376,13 @@ def test_garbled_data_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
 def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_path):
   loop.run(toy_config(steps=20), tmp_path, progress=False)
   before = _snapshot(tmp_path)
+  c = toy_config(steps=20)
+  c.model = models.config("dcgan")
   with pytest.raises(errors.ConfigError, match="28x28, 32x32 or 64x64"):
-    loop.run(toy_config(steps=20, **{"model.name": "dcgan"}), tmp_path, overwrite=True,
-             progress=False)
+    loop.run(c, tmp_path, overwrite=True, progress=False)
   assert _snapshot(tmp_path) == before
   assert not list(tmp_path.parent.glob(tmp_path.name + ".old-*"))
-  assert "already finished" in _cli("--config=configs/js_ring8.py",
+  assert "already finished" in _cli("--config=configs/ring8.py:js",
                                     "--config.eval.estimate_steps=10",
                                     "--config.train.num_steps=20",
                                     "--config.model.hidden=(64, 64)",
@@ -397,7 +398,7 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
 
 @pytest.mark.slow
 def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path):
-  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=100000",
+  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=100000",
           "--config.eval.estimate_steps=10",
           "--config.checkpoint.every_steps=50", f"--workdir={tmp_path}"]
   first = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
@@ -456,13 +457,13 @@ def test_ctrl_c_during_setup_stops_the_run(tmp_path):
     (["--config.nosuch=1"], "'nosuch'"),
     (["--config.train.num_stepz=20"], 'Did you mean "num_steps"'),
     (["--config.model.hidden=(0,)"], "must hold positive ints"),
-    (["--config.optim.critic.learning_rate=inf"], "finite number > 0"),
+    (["--config.optim.critic.learning_rate=inf"], "finite number in (0, inf)"),
     (["--config.data.name=fashion_mnist", "--config.data.source=offline",
-      "--config.data.idx_dir=/nonexistent", "--config.model.name=dcgan"],
+      "--config.data.idx_dir=/nonexistent"],
      "apt-get install dataset-fashion-mnist"),
 ])
 def test_bad_input_is_one_message_without_traceback(tmp_path, args, message):
-  out = _cli("--config=configs/js_ring8.py",
+  out = _cli("--config=configs/ring8.py:js",
              "--config.eval.estimate_steps=10", *args, f"--workdir={tmp_path / 'w'}")
   assert out.returncode == 2 and message in out.stderr, out.stderr
   assert "Traceback" not in out.stderr

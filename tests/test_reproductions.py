@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from fgan import gaussian_fit
+from fgan.studies import gaussian_fit
 from fgan import information
 from fgan.data import toy
 from tests.conftest import ROOT

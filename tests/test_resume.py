@@ -12,7 +12,7 @@ import pytest
 
 from configs import base
 from fgan import loop
-from fgan import writers
+from fgan.rundir import writers
 from tests.conftest import comparable
 from tests.conftest import toy_config
 from tests.conftest import final_state
@@ -62,7 +62,14 @@ def _dcgan():
   return c
 
 
-@pytest.mark.parametrize("make,stops", [(_toy, 5), (_dcgan, 3)], ids=["toy", "dcgan"])
+def _dcgan_spectral():
+  c = _dcgan()
+  c.model.critic_norm = "spectral"
+  return c
+
+
+@pytest.mark.parametrize("make,stops", [(_toy, 5), (_dcgan, 3), (_dcgan_spectral, 2)],
+                         ids=["toy", "dcgan", "spectral"])
 def test_signals_at_random_steps_resume_to_the_uninterrupted_run(tmp_path, monkeypatch, make,
                                                                  stops):
   c = make()
@@ -72,6 +79,8 @@ def test_signals_at_random_steps_resume_to_the_uninterrupted_run(tmp_path, monke
   (sa, a), (sb, b) = (final_state(c, tmp_path / w) for w in ("stopped", "straight"))
   assert sa == sb == c.train.num_steps
   _assert_bitwise_equal(a, b)
+  if c.model.get("critic_norm") == "spectral":  # u and v are in the checkpoint
+    assert set(a.d_params) == {"params", "spectral"}
   assert _records(tmp_path / "stopped") == _records(tmp_path / "straight")
 
 

@@ -11,10 +11,11 @@ import jax
 import numpy as np
 import pytest
 
+from fgan import config as config_lib
 from fgan import errors
 from fgan import loop
-from fgan import workdir
-from fgan import writers
+from fgan.rundir import workdir
+from fgan.rundir import writers
 from tests.conftest import comparable
 from tests.conftest import final_state
 from tests.conftest import toy_config
@@ -76,15 +77,15 @@ def test_a_longer_run_is_another_run_where_a_schedule_spans_its_length(tmp_path)
     loop.run(decayed(20), tmp_path, progress=False)
   annealed = toy_config(steps=20, gradient_penalty=1.0, gradient_penalty_kind="r1",
                         gradient_penalty_anneal=0.1)
-  assert workdir.length_dependent(workdir.flatten(annealed.to_dict()))
-  assert not workdir.length_dependent(workdir.flatten(toy_config(steps=20).to_dict()))
-  from configs import js_ring8
+  assert workdir.length_dependent(config_lib.flatten(annealed.to_dict()))
+  assert not workdir.length_dependent(config_lib.flatten(toy_config(steps=20).to_dict()))
+  from configs import ring8
   from experiments import run
-  c = js_ring8.get_config()
+  c = ring8.get_config("js")
   c.optim.generator.decay = "linear"
-  short = str(run.default_workdir(c, "configs/js_ring8.py"))
+  short = str(run.default_workdir(c, "configs/ring8.py:js"))
   c.train.num_steps = 5
-  assert str(run.default_workdir(c, "configs/js_ring8.py")) != short
+  assert str(run.default_workdir(c, "configs/ring8.py:js")) != short
 
 
 def test_workdir_of_a_different_config_is_refused(tmp_path):
@@ -97,12 +98,40 @@ def test_workdir_of_a_different_config_is_refused(tmp_path):
   assert moved and (moved[0] / "checkpoints").exists()  # the old run is kept
 
 
-def test_run_saved_before_a_field_was_added_resumes(tmp_path):
+def test_a_run_written_before_the_redesign_resumes_and_equals_a_fresh_one(tmp_path):
+  """tests/data/run_before_redesign: a toy run of configs/js_ring8.py's
+  settings stopped at step 10, written by fgan before the config schema
+  moved into the library (its config.json has every model field of the
+  union, no commit in run.json). It resumes under today's code, and its
+  records equal a fresh run's bitwise."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from configs import ring8  # pylint: disable=import-outside-toplevel
+  old = tmp_path / "old"
+  shutil.copytree(ROOT / "tests" / "data" / "run_before_redesign", old)
+  saved = json.loads((old / "config.json").read_text())
+  assert "critic_norm" in saved["model"] and "width" in saved["model"]  # the old union
+  c = ring8.get_config("js")
+  c.model.hidden, c.train.batch_size, c.train.num_steps = (16,), 64, 20
+  c.train.log_every, c.eval.every_steps, c.eval.num_samples = 5, 10, 500
+  c.eval.estimate_steps, c.checkpoint.every_steps = 5, 10
+  assert config_lib.as_json(workdir.saved_config(old).model) == config_lib.as_json(c.model)
+  summary = loop.run(c, old, progress=False)
+  assert summary["step"] == 20 and summary["resumed_from"] == 10
+  loop.run(c, tmp_path / "fresh", progress=False)
+  # Records at steps 5 and 10 came from the old code, 15 and 20 from today's
+  # (the old run's step 10 also holds its end-of-run held-out estimates).
+  interim = lambda records: [{k: v for k, v in r.items()
+                              if r["step"] == 20 or not k.startswith("eval/heldout")}
+                             for r in comparable(records)]
+  assert interim(writers.read_metrics(old)) == interim(writers.read_metrics(tmp_path / "fresh"))
+
+
+def test_fields_missing_from_a_saved_config_take_their_defaults(tmp_path):
   loop.run(toy_config(steps=10), tmp_path, progress=False)
   saved = json.loads((tmp_path / "config.json").read_text())
-  for field in workdir.ADDED_FIELDS:
-    node, key = workdir.field_parent(saved, field)
-    del node[key]
+  for field in ("critic_output_penalty", "critic_pack", "gradient_penalty_kind"):
+    del saved[field]
+  del saved["eval"]["feature_space"]
   (tmp_path / "config.json").write_text(json.dumps(saved))
   assert workdir.saved_config(tmp_path).gradient_penalty_kind == "wgan_gp"
   summary = loop.run(toy_config(steps=20), tmp_path, progress=False)
@@ -113,7 +142,7 @@ def test_run_saved_before_a_field_was_added_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_cli_overrides_and_unknown_keys(tmp_path):
-  args = ("--config=configs/js_ring8.py", "--config.train.num_steps=20",
+  args = ("--config=configs/ring8.py:js", "--config.train.num_steps=20",
           "--config.eval.estimate_steps=10",
           "--config.train.log_every=10", "--config.divergence=kl",
           "--config.model.hidden=(32, 16)", f"--workdir={tmp_path / 'w'}")
@@ -124,32 +153,34 @@ def test_cli_overrides_and_unknown_keys(tmp_path):
   assert cfg["model"]["hidden"] == [32, 16]
   again = _run_cli(*args)  # the saved config (JSON lists) is the same config
   assert again.returncode == 0 and "already finished" in again.stdout, again.stderr
-  bad = _run_cli("--config=configs/js_ring8.py",
+  bad = _run_cli("--config=configs/ring8.py:js",
                  "--config.eval.estimate_steps=10", "--config.train.num_stepz=20",
                  f"--workdir={tmp_path / 'x'}")
   assert bad.returncode != 0 and "num_stepz" in bad.stderr
-  bad = _run_cli("--config=configs/js_ring8.py",
+  bad = _run_cli("--config=configs/ring8.py:js",
                  "--config.eval.estimate_steps=10", "--config.divergence=kll",
                  f"--workdir={tmp_path / 'y'}")
   assert bad.returncode == 2 and "reverse_kl" in bad.stderr
 
 
 def test_default_workdir_is_stable_and_tracks_overrides():
-  from configs import js_ring8
+  from configs import js_mnist, ring8
   from experiments import run
-  c = js_ring8.get_config()
-  assert str(run.default_workdir(c, "configs/js_ring8.py")) == "runs/js_ring8_seed0"
+  c = ring8.get_config("js")
+  assert str(run.default_workdir(c, "configs/ring8.py:js")) == "runs/ring8_js_seed0"
   c.train.num_steps = 5  # continuing a run keeps its directory
-  assert str(run.default_workdir(c, "configs/js_ring8.py")) == "runs/js_ring8_seed0"
+  assert str(run.default_workdir(c, "configs/ring8.py:js")) == "runs/ring8_js_seed0"
   c.divergence = "kl"
-  other = str(run.default_workdir(c, "configs/js_ring8.py"))
-  assert other.startswith("runs/js_ring8_seed0_") and other == str(
-      run.default_workdir(c, "configs/js_ring8.py"))
+  other = str(run.default_workdir(c, "configs/ring8.py:js"))
+  assert other.startswith("runs/ring8_js_seed0_") and other == str(
+      run.default_workdir(c, "configs/ring8.py:js"))
+  assert str(run.default_workdir(js_mnist.get_config(), "configs/js_mnist.py")) == (
+      "runs/js_mnist_seed0")
 
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
-  args = ["--config=configs/js_ring8.py", "--config.train.num_steps=400",
+  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=400",
           "--config.eval.estimate_steps=10",
           "--config.checkpoint.every_steps=50", "--config.train.log_every=50",
           "--config.eval.every_steps=200", "--config.model.hidden=(128, 128, 128)"]
@@ -174,8 +205,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   straight = _run_cli(*args, f"--workdir={tmp_path / 'straight'}")
   assert straight.returncode == 0, straight.stderr
 
-  from configs import js_ring8
-  c = js_ring8.get_config()
+  from configs import ring8
+  c = ring8.get_config("js")
   c.model.hidden = (128, 128, 128)
   (sa, a), (sb, b) = final_state(c, killed), final_state(c, tmp_path / "straight")
   assert sa == sb == 400
@@ -186,7 +217,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-  proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/js_ring8.py",
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/ring8.py:js",
 
                                                                                                                                        "--config.eval.estimate_steps=10",
                            "--config.train.num_steps=100000", f"--workdir={tmp_path}"],

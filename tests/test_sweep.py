@@ -13,9 +13,10 @@ import pytest
 from configs import base
 from fgan import errors
 from fgan import loop
-from fgan import report
-from fgan import sweep
-from fgan import writers
+from fgan.studies import record
+from fgan.studies import report
+from fgan.studies import sweep
+from fgan.rundir import writers
 from tests.conftest import toy_config
 from tests.conftest import comparable
 from tests.conftest import final_state
@@ -51,7 +52,8 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
 
 
 def _tiny_sweep(steps=40, seeds=(0, 1)):
-  s = base.sweep(toy_config(steps=steps), names=("js", "wgan_gp"), seeds=seeds)
+  s = base.sweep(lambda v: base.with_divergence(toy_config(steps=steps), v, recipes="toy"),
+                 seeds=seeds, names=("js", "wgan_gp"))
   s.variants.wgan_gp.train.n_critic = 2
   return s
 
@@ -64,58 +66,63 @@ def test_sweep_trains_resumes_skips_and_reports(tmp_path, capsys):
     c = _tiny_sweep().variants.js.copy_and_resolve_references()
     c.train.num_steps, c.seed = steps, 1
     return c
-  loop.run(js_member(20), tmp_path / "js" / "seed1", progress=False)
-  (tmp_path / "js" / "seed1" / "summary.json").unlink()
-  results = sweep.run(_tiny_sweep(), tmp_path, progress=False)
-  assert sorted(results) == ["js", "wgan_gp"]
+  runs, results = tmp_path / "runs", tmp_path / "results"
+  loop.run(js_member(20), runs / "js" / "seed1", progress=False)
+  (runs / "js" / "seed1" / "summary.json").unlink()
+  lines = sweep.run(_tiny_sweep(), runs, progress=False, results_dir=results)
+  assert sorted((r["variant"], r["seed"], r["status"]) for r in lines) == [
+      ("js", 0, "finished"), ("js", 1, "finished"), ("wgan_gp", 0, "finished"),
+      ("wgan_gp", 1, "finished")]
   assert "resuming from checkpoint 20" in capsys.readouterr().out
   straight = loop.run(js_member(40), tmp_path / "straight", progress=False)
-  resumed = json.loads((tmp_path / "js" / "seed1" / "summary.json").read_text())
+  resumed = json.loads((runs / "js" / "seed1" / "summary.json").read_text())
   assert resumed["eval"] == straight["eval"]
   # The 20-step run ended there, so its step-20 record also holds the
   # end-of-run held-out estimates, which the straight run makes at 40 only.
   interim = lambda records: [{k: v for k, v in r.items()
                               if r["step"] == 40 or not k.startswith("eval/heldout")}
                              for r in records]
-  assert interim(comparable(writers.read_metrics(tmp_path / "js" / "seed1"))) == interim(
+  assert interim(comparable(writers.read_metrics(runs / "js" / "seed1"))) == interim(
       comparable(writers.read_metrics(tmp_path / "straight")))
-  # wgan_gp's two seeds trained together.
-  wgan = json.loads((tmp_path / "wgan_gp" / "seed0" / "summary.json").read_text())
+  wgan = json.loads((runs / "wgan_gp" / "seed0" / "summary.json").read_text())
   assert wgan["seeds_trained_together"] == [0, 1]
+  line = next(r for r in lines if (r["variant"], r["seed"]) == ("js", 1))
+  assert line["final"] == resumed["eval"] and line["num_steps"] == 40
+  assert line["curves"]["40"]["modes_captured"] == resumed["eval"]["modes_captured"]
+  assert line["machine"]["cpu_threads"] >= 1 and line["checkpoint_sha256"]
 
-  # Rerunning trains nothing.
-  before = (tmp_path / "wgan_gp" / "seed0" / "metrics.jsonl").read_text()
-  sweep.run(_tiny_sweep(), tmp_path, progress=False)
-  assert (tmp_path / "wgan_gp" / "seed0" / "metrics.jsonl").read_text() == before
+  # The record alone makes the sweep skip its members: their work
+  # directories may be gone.
+  import shutil  # pylint: disable=import-outside-toplevel
+  shutil.rmtree(runs)
+  sweep.run(_tiny_sweep(), runs, progress=False, results_dir=results)
+  assert not (runs / "js").exists()
 
-  rows = report.write(tmp_path)
-  assert [r["variant"] for r in rows] and {r["variant"] for r in rows} == {"js", "wgan_gp"}
-  assert all(r["n"] == 2 for r in rows)
+  rows = report.write(results)
+  assert {r["variant"] for r in rows} == {"js", "wgan_gp"} and all(r["n"] == 2 for r in rows)
   # Ranked by modes captured, then high-quality share.
   keys = [(r["modes_captured_mean"], r["high_quality_share_mean"]) for r in rows]
   assert keys == sorted(keys, reverse=True)
-  js_modes = [json.loads((tmp_path / "js" / f"seed{s}" / "summary.json").read_text())
-              ["eval"]["modes_captured"] for s in (0, 1)]
+  js_modes = [r["final"]["modes_captured"] for r in lines if r["variant"] == "js"]
   js_row = next(r for r in rows if r["variant"] == "js")
   assert js_row["modes_captured_mean"] == np.mean(js_modes)
   assert js_row["modes_captured_std"] == np.std(js_modes, ddof=1)
-  for name in ("results.csv", "results.md", "results.tex", "results.json",
-               "curves_modes_captured.png", "curves_high_quality_share.png", "samples.png"):
-    assert (tmp_path / name).stat().st_size > 0, name
-  tex = (tmp_path / "results.tex").read_text()
+  for name in ("results.csv", "results.md", "results.tex", "curves.png", "members.jsonl"):
+    assert (results / name).stat().st_size > 0, name
+  tex = (results / "results.tex").read_text()
   assert r"\toprule" in tex and r"\bottomrule" in tex and r"wgan\_gp" in tex
-  with (tmp_path / "results.csv").open() as f:
+  with (results / "results.csv").open() as f:
     assert len(list(csv.DictReader(f))) == 2
 
-  # The report command rebuilds the same tables from the work directories.
-  md = (tmp_path / "results.md").read_text()
+  # The report command rebuilds the same tables from the record alone.
+  md = (results / "results.md").read_text()
   for name in ("results.md", "results.csv", "results.tex"):
-    (tmp_path / name).unlink()
-  out = subprocess.run([sys.executable, "-m", "experiments.report", str(tmp_path)],
+    (results / name).unlink()
+  out = subprocess.run([sys.executable, "-m", "experiments.report", str(results)],
                        cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env=dict(os.environ))
   assert out.returncode == 0, out.stderr
-  assert (tmp_path / "results.md").read_text() == md and "| js |" in out.stdout
+  assert (results / "results.md").read_text() == md and "| js |" in out.stdout
 
 
 def test_grid_crosses_fields_with_variants(tmp_path):
@@ -132,9 +139,9 @@ def test_only_named_variants_train_and_an_unknown_name_stops_first(tmp_path):
   with pytest.raises(errors.ConfigError, match=r"\['hellinger'\] are not in this sweep"):
     sweep.run(_tiny_sweep(steps=10, seeds=(0,)), tmp_path / "none", only=("hellinger",))
   assert not (tmp_path / "none").exists()
-  results = sweep.run(_tiny_sweep(steps=10, seeds=(0,)), tmp_path, progress=False,
-                      only=("wgan_gp",))
-  assert sorted(results) == ["wgan_gp"] and not (tmp_path / "js").exists()
+  lines = sweep.run(_tiny_sweep(steps=10, seeds=(0,)), tmp_path, progress=False,
+                    only=("wgan_gp",))
+  assert [r["variant"] for r in lines] == ["wgan_gp"] and not (tmp_path / "js").exists()
   assert sorted(json.loads((tmp_path / "sweep.json").read_text())["variants"]) == [
       "js", "wgan_gp"]
 
@@ -145,9 +152,10 @@ def test_a_member_finished_under_another_config_is_not_counted(tmp_path):
   changed.variants.js.critic_output_bound = 3.0
   with pytest.raises(errors.WorkdirError, match="differs in critic_output_bound"):
     sweep.run(changed, tmp_path, progress=False, only=("js",))
-  results = sweep.run(changed, tmp_path, overwrite=True, progress=False, only=("js",))
+  lines = sweep.run(changed, tmp_path, overwrite=True, progress=False, only=("js",))
   saved = json.loads((tmp_path / "js" / "seed0" / "config.json").read_text())
-  assert saved["critic_output_bound"] == 3.0 and len(results["js"]) == 1
+  assert saved["critic_output_bound"] == 3.0 and len(lines) == 1
+  assert lines[0]["config_sha256"] == record.config_sha256(saved)
 
 
 def test_diverging_seed_is_recorded_and_the_others_finish(tmp_path):
@@ -175,5 +183,5 @@ def test_sweep_command_line(tmp_path):
   rows = list(csv.DictReader((tmp_path / "results.csv").open()))
   assert sorted(r["variant"].split("__")[0] for r in rows) == ["kl", "wgan_gp"]
   from configs import sweep_ring8  # pylint: disable=import-outside-toplevel
-  assert sorted(sweep_ring8.get_config().variants) == sorted(base.SWEEP_DIVERGENCES)
-  assert "fgan.sweep: tables and plots in" in out.stdout
+  assert sorted(sweep_ring8.get_config().variants) == sorted(base.variant_names())
+  assert "fgan.sweep: record, tables and figures in" in out.stdout

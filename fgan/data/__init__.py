@@ -45,9 +45,6 @@ def check(data_config) -> None:
           f"{data_config.name!r} is toy vector data; set it to 0.")
     toy.mixture_params(data_config)  # checks mixture1d's components
     return
-  errors.check_choice("data.source", data_config.source, SOURCES)
-  errors.check_int("data.resize", data_config.resize, 0, "native size")
-  errors.check_int("data.shards", data_config.shards, 1)
 
 
 def check_layout(data_config, batch_size: int, process_count: int) -> None:

