@@ -5,8 +5,8 @@ r"""Train the evaluation classifier of an image dataset.
 
 Prints per-epoch progress and the test accuracy. The parameters land in
 $FGAN_DATA_DIR/classifiers/<dataset>/ with their SHA-256 in meta.json, or
-with --ship in fgan/classifiers/<dataset>/, the copy that ships with fgan
-(MNIST's) and that every machine then uses.
+with --ship in fgan/evaluation/classifiers/<dataset>/, the copy that ships with fgan
+(MNIST's and Fashion-MNIST's) and that every machine then uses.
 """
 
 from absl import app
