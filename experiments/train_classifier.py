@@ -24,7 +24,7 @@ def main(argv):
   del argv
   data_config = base.get_base_config().data
   data_config.name = _DATASET.value
-  out = classifier.SHIPPED / classifier._folder_name(data_config) if _SHIP.value else None  # pylint: disable=protected-access
+  out = classifier.SHIPPED / classifier.folder_name(data_config) if _SHIP.value else None
   clf = classifier.train_classifier(data_config, out, epochs=_EPOCHS.value)
   print(f"sha256 {clf.sha256}")
 

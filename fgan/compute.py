@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 
 import jax
 
@@ -71,3 +72,16 @@ def compiler_options() -> dict:
   except jax.errors.JaxRuntimeError:
     return {}
   return options
+
+
+def device_memory_bytes() -> int:
+  """This process's first device's memory: the accelerator's, else (CPU)
+  the host's RAM.
+
+  Returns:
+    Bytes.
+  """
+  stats = jax.local_devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return int(stats["bytes_limit"])
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

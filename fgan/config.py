@@ -63,7 +63,7 @@ def defaults(model: str = "dcgan") -> ml_collections.ConfigDict:
   c.critic_pack = 1
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "mnist"  # a name from fgan.data.names()
+  c.data.name = "mnist"  # a name from fgan.data.names(): mnist, tfds:<name>, folder:<path>, ring8, ...
   c.data.source = "auto"  # images: "auto" (TFDS, else offline) | "tfds" | "offline" (fgan.data.images)
   c.data.download = False  # let TFDS download (needs internet)
   c.data.tfds_data_dir = ""  # TFDS data dir ("" = TFDS's default)
@@ -77,7 +77,27 @@ def defaults(model: str = "dcgan") -> ml_collections.ConfigDict:
   # draws equally from each; a multiple of the number of hosts, which then
   # each load only their groups.
   c.data.shards = 1
-  c.data.resize = 0  # images: resize to this many pixels square (bilinear); 0 = native
+  # TFDS datasets: the splits trained on and evaluated against, the image
+  # feature, and the label feature ("" or a feature the dataset lacks: no
+  # labels).
+  c.data.train_split = "train"
+  c.data.test_split = "test"
+  c.data.image_key = "image"
+  c.data.label_key = "label"
+  c.data.folder_labels = False  # folder:<path>: each image's class from its first-level subfolder
+  # Images, as papers prepare them (fgan.data.preprocess), once, into the
+  # dataset's cache: a center crop (> 1: a square of that many pixels; in
+  # (0, 1]: that fraction of the shorter side; 0 = none), then a resize to
+  # this many pixels square (0 = as cropped) with a named filter
+  # ("bilinear" | "bicubic" | "lanczos3", antialiased when shrinking).
+  c.data.crop = 0.0
+  c.data.resize = 0
+  c.data.resize_filter = "bilinear"
+  c.data.flip = False  # a random horizontal flip of each training image, drawn in the step
+  # The training images stay on the device up to this many MiB; a larger
+  # set streams from the host (fgan.data.stream); 0 = a quarter of the
+  # device's memory.
+  c.data.in_memory_max_mb = 0.0
 
   c.model = models.config(model)  # the family's fields (fgan.models)
 

@@ -24,6 +24,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
@@ -147,6 +148,11 @@ class Setup:
     resolved = compute_lib.resolve(config.compute, len(seeds))
     generator, critic = models.build(config.model, dataset.shape, resolved.conv_impl)
     validation.validate_with_data(config, dataset, generator, critic)
+    if dataset.stream is not None and len(seeds) > 1:
+      raise errors.ConfigError(
+          f"The training set of {config.data.name!r} streams from the host (it exceeds "
+          "config.data.in_memory_max_mb), and streamed seeds train one by one: set "
+          "vmap_seeds = False, or raise the budget.")
     signals.raise_if_received()
     return cls(config, tuple(int(s) for s in seeds), dataset, generator, critic, resolved)
 
@@ -162,6 +168,55 @@ def _next_stop(config, step: int) -> int:
   t = config.train
   everies = (t.log_every, config.eval.every_steps, config.checkpoint.every_steps)
   return min([t.num_steps] + [(step // e + 1) * e for e in everies])
+
+
+def schedule(config, start: int, steps_per_call: int) -> list[tuple[int, int]]:
+  """The run's compiled calls from ``start``: (first step, steps) of each,
+  never crossing a step at which something is due.
+
+  Args:
+    config: the run config.
+    start: the step the run resumes from.
+    steps_per_call: the resolved compute.steps_per_call.
+
+  Returns:
+    The calls, in order, ending at train.num_steps.
+  """
+  calls, step = [], start
+  while step < config.train.num_steps:
+    n = min(steps_per_call, _next_stop(config, step) - step)
+    calls.append((step, n))
+    step += n
+  return calls
+
+
+def data_feed(config, dataset, seed: int, runner, calls):
+  """Each compiled call's device data: a dataset in memory is placed once
+  and handed to every call; a streamed one's batches of each call are read
+  on the host ahead of the step (fgan.data.stream).
+
+  Args:
+    config: the run config.
+    dataset: its training data (fgan.data.Dataset).
+    seed: the run's seed (a streamed dataset: one seed per run).
+    runner: the fgan.parallel.Runner that places the data.
+    calls: the calls, (first step, steps) each (``schedule``).
+
+  Returns:
+    An iterator of one device pytree per call.
+  """
+  if dataset.stream is None:
+    arrays = runner.place(dataset.arrays)
+    return (arrays for _ in calls)
+  key, n_critic = jax.random.PRNGKey(seed), config.train.n_critic
+  keys = jax.jit(jax.vmap(lambda t: train.real_batch_keys(key, t, n_critic)))
+  cpu = jax.local_devices(backend="cpu")[0]
+
+  def keys_of(first: int, n: int) -> np.ndarray:
+    with jax.default_device(cpu):
+      return np.asarray(keys(jnp.arange(first, first + n)))
+  feed = dataset.stream.feed(calls, keys_of, config.train.batch_size)
+  return (runner.place(data) for data in feed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,17 +243,16 @@ def _train(setup: Setup, group: "SeedGroup", progress: bool) -> None:
   runner = parallel.Runner(config, setup.generator, setup.critic, setup.dataset,
                            setup.compute, num_seeds=len(setup.seeds) if setup.grouped else 0)
   device_state = runner.place(group.stacked_state())
-  device_data = runner.place(setup.dataset.arrays)
+  calls = schedule(config, group.start, setup.compute.steps_per_call)
   clock = group.clock
-  step = group.start
-  bar = tqdm(total=config.train.num_steps, initial=step, disable=not progress,
+  bar = tqdm(total=config.train.num_steps, initial=group.start, disable=not progress,
              dynamic_ncols=True, desc=config.divergence + (
                  f" x{len(setup.seeds)} seeds" if setup.grouped else ""))
   try:
-    while step < config.train.num_steps:
-      n = min(setup.compute.steps_per_call, _next_stop(config, step) - step)
+    feed = data_feed(config, setup.dataset, setup.seeds[0], runner, calls)
+    for (first, n), device_data in zip(calls, feed):
       device_state, metrics = runner(device_state, device_data, n)
-      step += n
+      step = first + n
       clock.first_call_done(device_state)
       bar.update(n)
       # Read once: a signal arriving after the sync below waits for the next

@@ -128,6 +128,7 @@ class Runner:
     """
     self.mode = config.parallel.mode
     self._options = compute.compiler_options
+    self._per_step = dataset.stream is not None  # streamed: each call's batches
     self._fns = {}
     if self.mode == "pmap":
       generator, critic = models.with_axis(generator, AXIS), models.with_axis(critic, AXIS)
@@ -150,7 +151,7 @@ class Runner:
       The function.
     """
     if num_steps not in self._fns:
-      many = train.multi_step(self._step, num_steps)
+      many = train.multi_step(self._step, num_steps, self._per_step)
       if self.mode == "pmap":
         self._fns[num_steps] = jax.pmap(many, axis_name=AXIS)
       elif self.mode == "mesh":

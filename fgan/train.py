@@ -164,11 +164,10 @@ def make_train_step(config, generator, critic, dataset,
   mean_over_devices = lambda tree: tree if axis_name is None else jax.lax.pmean(tree, axis_name)
   v_of = lambda d_params, x: critic.apply(d_params, x)[:, 0]
 
-  def critic_update(carry, key, data, progress):
+  def critic_update(carry, key, data, progress, update):
     d_params, d_opt_state, g_params = carry
-    k_draw, k_gp = jax.random.split(key)
-    k_real, k_z = jax.random.split(k_draw)  # this device's rows of the global batch:
-    real = pack(rows(dataset.sample(data, k_real, batch), already_host=True))
+    k_real, k_z, k_gp = _update_keys(key)  # this device's rows of the global batch:
+    real = pack(rows(dataset.sample(data, k_real, batch, update), already_host=True))
     z = rows(jax.random.normal(k_z, (batch, z_dim)))
     eps = rows(losses.interpolation_weights(k_gp, batch // config.critic_pack))
     fake = pack(jax.lax.stop_gradient(generate(generator, g_params, z, shape)))
@@ -181,14 +180,13 @@ def make_train_step(config, generator, critic, dataset,
     return ({**trainable, **state}, d_opt_state, g_params), metrics
 
   def step(state: TrainState, data) -> tuple[TrainState, dict]:
-    key = jax.random.fold_in(state.key, state.step)
-    k_critic, k_gen = jax.random.split(key)
-    # A Python loop, not lax.scan: on XLA's CPU backend a scan around the
-    # convolutions made the whole step 6x slower (measured, DCGAN batch 64).
+    k_critic, k_gen = _step_keys(state.key, state.step)
+    # A Python loop, not lax.scan: XLA's CPU backend runs a scan around the
+    # convolutions several times slower.
     carry = (state.d_params, state.d_opt_state, state.g_params)
     progress = state.step / config.train.num_steps  # t / T, for an annealed penalty
-    for k in jax.random.split(k_critic, n_critic):
-      carry, c_metrics = critic_update(carry, k, data, progress)
+    for i, k in enumerate(jax.random.split(k_critic, n_critic)):
+      carry, c_metrics = critic_update(carry, k, data, progress, i)
     d_params, d_opt_state, _ = carry
     z = rows(jax.random.normal(k_gen, (batch, z_dim)))
     g_loss_fn = lambda g: losses.generator_loss(objective.divergence, losses.bounded_output(
@@ -202,6 +200,35 @@ def make_train_step(config, generator, critic, dataset,
                    config.train.ema_decay), metrics
 
   return step
+
+
+def _step_keys(key, step):
+  """(the critic updates' key, the generator update's key) of a step."""
+  return jax.random.split(jax.random.fold_in(key, step))
+
+
+def _update_keys(key):
+  """(real batch, latents, interpolation weights) keys of a critic update."""
+  k_draw, k_gp = jax.random.split(key)
+  k_real, k_z = jax.random.split(k_draw)
+  return k_real, k_z, k_gp
+
+
+def real_batch_keys(key, step: int, n_critic: int) -> jax.Array:
+  """The keys from which a step's critic updates draw their real batches,
+  exactly as the step derives them: what a host reading a streamed dataset
+  (fgan.data.stream) computes ahead of the step.
+
+  Args:
+    key: the run's raw PRNG key (TrainState.key).
+    step: the step.
+    n_critic: its critic updates.
+
+  Returns:
+    (n_critic, 2) uint32 keys.
+  """
+  k_critic, _ = _step_keys(key, step)
+  return jnp.stack([_update_keys(k)[0] for k in jax.random.split(k_critic, n_critic)])
 
 
 def _apply(optimizer, grads, opt_state, params):
@@ -265,23 +292,30 @@ def all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack(leaves))
 
 
-def multi_step(step, num_steps: int):
-  """``num_steps`` train steps in one call: (state, data) -> (state, metrics
-  stacked over steps). A plain call for 1, jax.lax.scan otherwise.
+def multi_step(step, num_steps: int, per_step_data: bool = False):
+  """``num_steps`` train steps in one call.
 
   Args:
     step: (state, data) -> (state, metrics).
     num_steps: steps per call.
+    per_step_data: the data has a leading axis of ``num_steps`` (a streamed
+      dataset's {"batches": ...}), each step taking its slice; else every
+      step takes the same data.
 
   Returns:
-    The function of ``num_steps`` steps.
+    (state, data) -> (state, metrics stacked over steps): a plain call for
+    1 step, jax.lax.scan otherwise.
   """
   if num_steps == 1:
     def one(state, data):
+      if per_step_data:
+        data = jax.tree.map(lambda x: x[0], data)
       state, metrics = step(state, data)
       return state, jax.tree.map(lambda m: m[None], metrics)
     return one
 
   def many(state, data):
+    if per_step_data:
+      return jax.lax.scan(step, state, data, length=num_steps)
     return jax.lax.scan(lambda s, _: step(s, data), state, None, length=num_steps)
   return many

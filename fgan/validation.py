@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 from fgan import compute
 from fgan import data
@@ -22,6 +21,7 @@ from fgan import losses
 from fgan import models
 from fgan import optimizers
 from fgan import parallel
+from fgan.data import preprocess
 
 ConfigError = errors.ConfigError
 ON_NONFINITE = ("stop", "skip")
@@ -70,6 +70,15 @@ RULES = {
     "data.weights": errors.check_floats,
     "data.shards": _int(1),
     "data.resize": _int(0, "native size"),
+    "data.train_split": errors.check_str,
+    "data.test_split": errors.check_str,
+    "data.image_key": errors.check_str,
+    "data.label_key": errors.check_str,
+    "data.folder_labels": errors.check_bool,
+    "data.crop": _float(0.0, off="no crop"),
+    "data.resize_filter": _choice(tuple(preprocess.FILTERS)),
+    "data.flip": errors.check_bool,
+    "data.in_memory_max_mb": _float(0.0, off="a quarter of the device's memory"),
     "train.num_steps": _int(1),
     "train.batch_size": _int(1),
     "train.n_critic": _int(1),
@@ -138,15 +147,6 @@ def validate_placement(config) -> None:
     data.check_layout(config.data, config.train.batch_size, jax.process_count())
 
 
-def _memory_bytes() -> int:
-  """The memory a batch can use: the accelerator's, else the host's RAM."""
-  import jax  # pylint: disable=import-outside-toplevel
-  stats = jax.devices()[0].memory_stats() or {}
-  if "bytes_limit" in stats:
-    return int(stats["bytes_limit"])
-  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
 def _activation_bytes(module, example_shape) -> int:
   """Bytes of every intermediate of ``module`` applied to one example: its
   activations per example in one forward pass (float32)."""
@@ -178,7 +178,7 @@ def validate_with_data(config, dataset, generator, critic) -> None:
   packed = losses.packed_shape(dataset.shape, config.critic_pack)
   per_example = (_activation_bytes(generator, (config.model.z_dim,))
                  + 2 * _activation_bytes(critic, packed) // config.critic_pack)
-  need, have = config.train.batch_size * per_example, _memory_bytes()
+  need, have = config.train.batch_size * per_example, compute.device_memory_bytes()
   if need > have:
     raise ConfigError(
         f"config.train.batch_size = {config.train.batch_size} needs at least "

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -38,6 +39,41 @@ def _data_cache(tmp_path_factory):
   yield
 
 
+_PYTHON_HANDLERS = {signal.SIGTERM: signal.getsignal(signal.SIGTERM),
+                    signal.SIGINT: signal.getsignal(signal.SIGINT)}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_signal_state():
+  """Each test starts as a fresh process would: Python's own SIGTERM and
+  SIGINT handlers and no recorded signal. An in-process import of
+  experiments.cli installs fgan.signals' recorder for the rest of the
+  process, and a test that signals itself would otherwise leave its signal
+  recorded for every later test."""
+  from fgan import signals
+  for s, h in _PYTHON_HANDLERS.items():
+    signal.signal(s, h)
+  signals.received().clear()
+  yield
+  for s, h in _PYTHON_HANDLERS.items():
+    signal.signal(s, h)
+  signals.received().clear()
+
+
+def signal_after_logging(monkeypatch, steps, signals=None):
+  """Deliver ``signals[i]`` (default SIGTERM) to this process right after
+  step ``steps[i]``'s metrics are written, as a user's Ctrl-C or a
+  scheduler's SIGTERM would."""
+  from fgan.rundir import writers
+  pending = dict(zip(steps, signals or [signal.SIGTERM] * len(steps)))
+  write = writers.MetricWriter.write
+  def write_then_signal(self, step, metrics):
+    write(self, step, metrics)
+    if step in pending:
+      os.kill(os.getpid(), pending.pop(step))
+  monkeypatch.setattr(writers.MetricWriter, "write", write_then_signal)
+
+
 def toy_config(steps=40, **overrides):
   """A small, fast toy run config (ring of 8, MLP 2x64)."""
   from configs import base
@@ -49,10 +85,39 @@ def toy_config(steps=40, **overrides):
   c.eval.every_steps = 20
   c.eval.estimate_steps = 10
   c.checkpoint.every_steps = 10
+  return overridden(c, overrides)
+
+
+def overridden(c, overrides: dict):
+  """``c`` with each "section.field" of ``overrides`` set."""
   for k, v in overrides.items():
     section, _, key = k.rpartition(".")
     (c[section] if section else c)[key] = v
   return c
+
+
+TFDS_FIXTURES = ROOT / "tests" / "data" / "tfds"  # tests/data/make_tfds_fixtures.py
+
+
+def image_config(name="tfds:fgan_tiny", steps=20, **overrides):
+  """A tiny DCGAN run (widths 8, batch 8) on one of the prepared TFDS
+  fixtures in tests/data/tfds, 32x32 (fgan_tiny: cropped to 24, resized)."""
+  from configs import base
+  c = base.get_base_config()
+  c.data.name = name
+  c.data.tfds_data_dir = str(TFDS_FIXTURES)
+  if name == "tfds:fgan_tiny":
+    c.data.crop, c.data.resize = 24, 32
+  c.model.width = c.model.critic_width = 8
+  c.model.z_dim = 16
+  c.train.num_steps = steps
+  c.train.batch_size = 8
+  c.train.log_every = 10
+  c.eval.every_steps = steps
+  c.eval.num_samples = 40
+  c.eval.estimate_steps = 0
+  c.checkpoint.every_steps = 10
+  return overridden(c, overrides)
 
 
 def data_config(**overrides):
@@ -73,7 +138,7 @@ def write_idx(path, array, magic_type=0x08):
 def fashion_fixture(directory, monkeypatch, n=12):
   """Fashion-MNIST's four IDX files with n random images and labels for
   each split, whose checksums fgan is told to expect; {file name: array}."""
-  from fgan.data import images
+  from fgan.data import sources
   rng = np.random.default_rng(0)
   files = {}
   for prefix in ("train", "t10k"):
@@ -83,7 +148,7 @@ def fashion_fixture(directory, monkeypatch, n=12):
   for name, arr in files.items():
     write_idx(directory / name, arr)
     sums[name] = hashlib.sha256((directory / name).read_bytes()).hexdigest()
-  monkeypatch.setattr(images, "FASHION_IDX_SHA256", dict(images.FASHION_IDX_SHA256, **sums))
+  monkeypatch.setattr(sources, "FASHION_IDX_SHA256", dict(sources.FASHION_IDX_SHA256, **sums))
   return files
 
 

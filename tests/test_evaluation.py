@@ -1,5 +1,6 @@
 """Evaluation metrics on constructed cases, and the evaluation classifier."""
 
+import hashlib
 import json
 import pathlib
 
@@ -11,6 +12,7 @@ from fgan.evaluation import classifier
 from fgan import data
 from fgan import evaluation
 from fgan.evaluation import metrics
+from tests.conftest import TFDS_FIXTURES
 from tests.conftest import data_config
 from tests.conftest import fashion_fixture
 
@@ -114,9 +116,26 @@ def test_shipped_mnist_classifier_reads_real_digits():
   assert (classifier.SHIPPED / "mnist" / "params.msgpack").stat().st_size < 1 << 20
 
 
-def test_classifier_trains_caches_and_a_damaged_cache_is_retrained(tmp_path, monkeypatch, capsys):
+def test_fashion_mnist_runs_use_the_shipped_classifier_and_train_none(tmp_path, monkeypatch):
+  """Every machine measures Fashion-MNIST in the shipped network's feature
+  space: its file's checksum, no training on first use."""
   fashion_fixture(tmp_path, monkeypatch, n=256)
+  def no_training(*args, **kwargs):
+    raise AssertionError("a classifier was trained")
+  monkeypatch.setattr(classifier, "train_classifier", no_training)
   config = data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path))
+  clf = classifier.load_classifier(config)
+  meta = json.loads((classifier.SHIPPED / "fashion_mnist" / "meta.json").read_text())
+  assert clf.source == "shipped with fgan" and clf.sha256 == meta["sha256"]
+  assert meta["sha256"] == hashlib.sha256(
+      (classifier.SHIPPED / "fashion_mnist" / "params.msgpack").read_bytes()).hexdigest()
+
+
+def test_classifier_trains_caches_and_a_damaged_cache_is_retrained(capsys):
+  """A labelled dataset without a shipped classifier (the 10-class TFDS
+  fixture) gets one trained on first use and cached; a damaged cache is
+  said and trained again, to the same network."""
+  config = data_config(name="tfds:fgan_tiny32", tfds_data_dir=str(TFDS_FIXTURES))
   first = classifier.load_classifier(config)  # nothing shipped or cached: trains
   assert "test accuracy" in capsys.readouterr().out
   again = classifier.load_classifier(config)  # from the cache, verified
@@ -163,3 +182,49 @@ def test_heldout_wasserstein_estimate_on_images_reads_the_test_split():
   est = ev.divergence_estimates(g_params)
   assert est["heldout_divergence"] > 0 and est["heldout_divergence_stderr"] > 0
   assert np.isfinite(est["heldout_js"])
+
+
+def _class_folder(root, classes: int, per_class: int = 2):
+  """A folder of 28x28 greyscale PNGs, ``per_class`` in each of ``classes``
+  subfolders (a label-free dataset when read without folder_labels)."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  for k in range(classes):
+    (root / f"c{k:03d}").mkdir(parents=True)
+    for i in range(per_class):
+      Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(
+          root / f"c{k:03d}" / f"{i}.png")
+  return root
+
+
+def _evaluate(config):
+  from fgan import models, train  # pylint: disable=import-outside-toplevel
+  dataset = data.load(config.data)
+  generator, critic = models.build(config.model, dataset.shape)
+  state = train.create_state(config, generator, critic, dataset.shape)
+  evaluator = evaluation.Evaluator(config, dataset, generator)
+  return evaluator, evaluator(state.g_ema_params)
+
+
+def test_classifier_metrics_are_over_the_datasets_own_classes(tmp_path):
+  """A 100-class folder: a 100-way classifier, and coverage out of 100 (an
+  untrained generator's samples fall in few classes: KL from uniform above
+  log 10, the most a 10-way histogram can have)."""
+  from tests.conftest import image_config  # pylint: disable=import-outside-toplevel
+  root = _class_folder(tmp_path / "hundred", 100)
+  config = image_config(name=f"folder:{root}", **{"data.folder_labels": True,
+                                                  "data.resize": 28})
+  evaluator, got = _evaluate(config)
+  assert evaluator.info["classifier_classes"] == 100
+  assert got["classes_covered"] <= 100
+  assert np.log(10) < got["class_kl_from_uniform"] <= np.log(100) + 1e-6
+
+
+def test_a_label_free_dataset_gets_no_classifier_metrics_and_says_so(tmp_path):
+  from tests.conftest import image_config  # pylint: disable=import-outside-toplevel
+  root = _class_folder(tmp_path / "free", 4)
+  evaluator, got = _evaluate(image_config(name=f"folder:{root}", **{"data.resize": 28}))
+  assert got == {}
+  assert "no labels" in evaluator.info["classifier"]
+  assert "classifier_sha256" not in evaluator.info
+  assert "no labels" in evaluation.protocol_line(evaluator.info)

@@ -220,7 +220,7 @@ def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkey
   keep the Inception passes short."""
   from configs import base  # pylint: disable=import-outside-toplevel
   from fgan import data, models, train  # pylint: disable=import-outside-toplevel
-  from fgan.data import images  # pylint: disable=import-outside-toplevel
+  from fgan.data import files  # pylint: disable=import-outside-toplevel
   load = data.load
 
   def short_test_split(config, split="train", *args, **kwargs):
@@ -246,9 +246,9 @@ def test_evaluator_reports_inception_metrics_with_their_protocol(weights, monkey
   assert metrics["inception_fid"] > 0 and metrics["inception_kid"] > 0
   assert 1.0 <= metrics["inception_score"] <= 1008
   protocol = evaluator.info["inception"]
-  assert protocol["extractor_sha256"] == images.sha256_file(weights)
+  assert protocol["extractor_sha256"] == files.sha256_file(weights)
   assert protocol["official_weights"] is False and evaluator.info["n_real"] == 48
-  cached = list(inception.default_weights_path().parent.glob("reference-*.npz"))
+  cached = list((files.data_dir() / "references").glob("inception-*.npz"))
   assert len(cached) == 1
   again = evaluation.Evaluator(c, dataset, generator)
   np.testing.assert_array_equal(again._spaces[-1].real, evaluator._spaces[-1].real)
@@ -294,3 +294,25 @@ def test_evaluate_cli_in_inception_space_without_weights_says_where_to_get_them(
   assert inception.WEIGHTS_SHA256 in out.stderr and "absent.pth" in out.stderr
   assert "Traceback" not in out.stderr
   assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@needs_torch
+def test_a_label_free_folder_gets_the_inception_metrics_only(weights, tmp_path):
+  """A folder without labels in Inception space: FID, IS, KID and
+  precision/recall/density/coverage, and none of the classifier's."""
+  from fgan import data, models, train  # pylint: disable=import-outside-toplevel
+  from tests.conftest import image_config  # pylint: disable=import-outside-toplevel
+  from tests.test_evaluation import _class_folder  # pylint: disable=import-outside-toplevel
+  root = _class_folder(tmp_path / "free", 4, per_class=6)
+  c = image_config(name=f"folder:{root}", **{"data.resize": 28, "eval.num_samples": 24,
+                                             "eval.feature_space": "inception",
+                                             "eval.inception_weights": str(weights)})
+  dataset = data.load(c.data)
+  generator, critic = models.build(c.model, dataset.shape)
+  state = train.create_state(c, generator, critic, dataset.shape)
+  evaluator = evaluation.Evaluator(c, dataset, generator)
+  got = evaluator(state.g_ema_params)
+  assert {k for k in got if not k.endswith(("_stderr", "_std"))} == {
+      m.name for m in evaluation.metrics.of_space("inception")}
+  assert all(np.isfinite(v) for v in got.values())
+  assert "no labels" in evaluator.info["classifier"]

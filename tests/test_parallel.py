@@ -4,6 +4,7 @@ Each run is a real subprocess: 8 simulated CPU devices via XLA_FLAGS, or two
 processes joined by jax.distributed on localhost with gloo collectives.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -53,7 +54,6 @@ def _run(workdir, *args, devices=1, extra_env=None, wait=True):
 
 
 def _params(workdir, step):
-  import json
   c = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
   ds = data.load(c.data)
   g, d = models.build(c.model, ds.shape)
@@ -92,12 +92,12 @@ def test_checkpoint_from_eight_devices_resumes_on_one(single, tmp_path):
   _assert_close(_params(tmp_path, 8), _params(single, 8))
 
 
-def _two_processes(workdir):
+def _two_processes(workdir, *args):
   """Both processes' (returncode, stderr), joined through a fresh local port."""
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-  procs = [_run(workdir, "--config.train.num_steps=8", "--config.parallel.mode=pmap",
+  procs = [_run(workdir, "--config.train.num_steps=8", "--config.parallel.mode=pmap", *args,
                 devices=2, wait=False,
                 extra_env={"FGAN_COORDINATOR": f"127.0.0.1:{port}",
                            "FGAN_NUM_PROCESSES": "2", "FGAN_PROCESS_ID": str(i)})
@@ -106,18 +106,33 @@ def _two_processes(workdir):
   return [(p.returncode, err) for p, err in zip(procs, errs)]
 
 
-@pytest.mark.slow
-def test_two_processes_with_jax_distributed_equal_one(single, tmp_path):
-  results = _two_processes(tmp_path / "a")
+def _two_processes_equal_one(single, tmp_path, *args):
+  results = _two_processes(tmp_path / "a", *args)
   if any(code for code, _ in results):  # the free port may be taken meanwhile
     print("first attempt failed:", [err[-2000:] for _, err in results])
-    results = _two_processes(tmp_path / "b")
+    results = _two_processes(tmp_path / "b", *args)
   for code, err in results:
     assert code == 0, err[-3000:]
   workdir = tmp_path / ("b" if (tmp_path / "b").exists() else "a")
   # Gloo's cross-process reductions need not sum in the single-process order;
   # the tolerance allows that rounding (Adam rescales tiny gradients).
   _assert_close(_params(workdir, 8), _params(single, 8), tol=1e-4)
+  return workdir
+
+
+@pytest.mark.slow
+def test_two_processes_with_jax_distributed_equal_one(single, tmp_path):
+  _two_processes_equal_one(single, tmp_path)
+
+
+@pytest.mark.slow
+def test_two_processes_streaming_their_own_rows_equal_one_in_memory(single, tmp_path):
+  """Each process streams its shard of MNIST (47 MB, over a 1 MiB budget):
+  the rows it reads are its group's (tests/test_stream.py checks the
+  indices), and together they train as one process holding the whole set."""
+  workdir = _two_processes_equal_one(single, tmp_path, "--config.data.in_memory_max_mb=1")
+  recorded = json.loads((workdir / "data.json").read_text())
+  assert recorded["streamed"] is True and recorded["host_groups"] == [0, 1]
 
 
 def test_batch_not_divisible_by_devices_is_an_error(tmp_path):

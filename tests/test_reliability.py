@@ -19,6 +19,8 @@ import pytest
 
 from fgan.rundir import checkpoint
 from fgan import data
+from fgan.data import cache
+from fgan.data import sources
 from fgan import errors
 from fgan import loop
 from fgan import models
@@ -28,6 +30,7 @@ from fgan.rundir import writers
 from tests.conftest import comparable
 from tests.conftest import data_config
 from tests.conftest import fashion_fixture
+from tests.conftest import signal_after_logging
 from tests.conftest import toy_config
 from tests.conftest import ROOT
 
@@ -206,12 +209,7 @@ def test_signal_after_the_steps_sync_saves_fresh_state_next_step(tmp_path, monke
   # decided not to copy the state to the host: the run's state held on the
   # host is still the initial one, whose buffers the first step consumed
   # (donation), so saving it then failed. It is saved at step 21 instead.
-  write = writers.MetricWriter.write
-  def write_then_signal(self, step, metrics):
-    write(self, step, metrics)
-    if step == 20:
-      os.kill(os.getpid(), signal.SIGTERM)
-  monkeypatch.setattr(writers.MetricWriter, "write", write_then_signal)
+  signal_after_logging(monkeypatch, [20])
   c = toy_config(**{"train.num_steps": 1000, "train.log_every": 10,
                     "checkpoint.every_steps": 1000, "eval.every_steps": 1000,
                     "train.steps_per_call": 1})
@@ -362,15 +360,21 @@ def test_garbled_data_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
   fashion_fixture(tmp_path, monkeypatch)
   config = data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path))
   first = data.load(config)
-  cache = data.cache_path(config, "train")
-  for broken in (b"not a zip file", None):
-    if broken:
-      cache.write_bytes(broken)
+  folder = cache.folder(config, "train", sources.raw_split(config, "train"))
+  damages = (("images.npy", b"not an array"), ("info.json", b"{"),
+             ("images.npy", None))  # None: one flipped pixel, caught by the checksum
+  for name, broken in damages:
+    if broken is None:
+      images = np.load(folder / name, mmap_mode="r+")
+      images[3, 4, 5, 0] ^= 1
+      images.flush()
+      del images
     else:
-      cache.with_suffix(".json").write_text("{")
+      (folder / name).write_bytes(broken)
     again = data.load(config)
     assert "rebuilding it" in capsys.readouterr().out
-    assert again.info["content_sha256"] == first.info["content_sha256"]
+    assert again.info["preprocessed_sha256"] == first.info["preprocessed_sha256"]
+    np.testing.assert_array_equal(again.arrays["images"], first.arrays["images"])
 
 
 def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_path):

@@ -13,7 +13,17 @@ import numpy as np
 
 
 def read_idx(path: str) -> np.ndarray:
-  """The uint8 array stored in an IDX file; a bad header is a ValueError."""
+  """The uint8 array stored in an IDX file.
+
+  Args:
+    path: the file (gzipped when its name ends in .gz).
+
+  Returns:
+    The array, of the header's shape.
+
+  Raises:
+    ValueError: a bad header or a size that does not match it.
+  """
   opener = gzip.open if str(path).endswith(".gz") else open
   with opener(path, "rb") as f:
     data = f.read()

@@ -24,14 +24,32 @@ from fgan.data.dataset import Dataset
 
 
 def ring(k: int, radius: float, std: float):
-  """k equal-weight Gaussians evenly spaced on a circle."""
+  """k equal-weight Gaussians evenly spaced on a circle.
+
+  Args:
+    k: their number.
+    radius: the circle's.
+    std: each Gaussian's.
+
+  Returns:
+    (weights (k,), means (k, 2), stds (k,)).
+  """
   angles = 2 * np.pi * np.arange(k) / k
   means = radius * np.stack([np.cos(angles), np.sin(angles)], 1)
   return np.full(k, 1 / k), means, np.full(k, std)
 
 
 def grid(side: int, spacing: float, std: float):
-  """side^2 equal-weight Gaussians on a square grid centred at 0."""
+  """side^2 equal-weight Gaussians on a square grid centred at 0.
+
+  Args:
+    side: Gaussians per row.
+    spacing: between neighbours.
+    std: each Gaussian's.
+
+  Returns:
+    (weights (side^2,), means (side^2, 2), stds (side^2,)).
+  """
   g = spacing * (np.arange(side) - (side - 1) / 2)
   means = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
   return np.full(side * side, 1 / side**2), means, np.full(side * side, std)
@@ -58,18 +76,37 @@ MIXTURES = {
 
 
 def mixture_params(data_config):
-  """(weights (K,), means (K, d), stds (K,)) of the named toy mixture."""
+  """The named toy mixture's parameters.
+
+  Args:
+    data_config: config.data (a name of ``MIXTURES``).
+
+  Returns:
+    (weights (K,), means (K, d), stds (K,)).
+
+  Raises:
+    errors.ConfigError: mixture1d's parameters do not make a mixture.
+  """
   return MIXTURES[data_config.name](data_config)
 
 
 def toy_dataset(data_config, process_index: int = 0, process_count: int = 1) -> Dataset:
-  """The toy mixture; a process draws the global batch and keeps its rows."""
+  """The toy mixture as a Dataset sampled inside the step.
+
+  Args:
+    data_config: config.data.
+    process_index, process_count: this process among the run's; each draws
+      the whole global batch and keeps its rows.
+
+  Returns:
+    The Dataset (no arrays; info records the mixture and its checksum).
+  """
   weights, means, stds = mixture_params(data_config)
   log_w = jnp.log(jnp.asarray(weights, jnp.float32))
   mu, sd = jnp.asarray(means, jnp.float32), jnp.asarray(stds, jnp.float32)
 
-  def sample(arrays, key, n):
-    del arrays
+  def sample(arrays, key, n, update=0):
+    del arrays, update
     kc, kn = jax.random.split(key)
     comp = jax.random.categorical(kc, log_w, shape=(n,))
     x = mu[comp] + sd[comp, None] * jax.random.normal(kn, (n, mu.shape[1]))

@@ -75,6 +75,8 @@ def protocol_line(info: dict) -> str:
     parts = [f"feature space {info.get('feature_space', 'classifier')}"]
     if "classifier_sha256" in info:
       parts.append(f"classifier {info['classifier_sha256'][:12]}")
+    elif "classifier" in info:
+      parts.append("no classifier (the dataset has no labels)")
     if "inception" in info:
       i = info["inception"]
       parts.append(f"Inception {i['extractor_sha256'][:12]}"
@@ -90,20 +92,26 @@ def protocol_line(info: dict) -> str:
   return "; ".join(parts)
 
 
-def _inception_reference(extractor, config, test) -> np.ndarray:
-  """pool3 features of the test split, cached under a key of the dataset,
-  split, its content checksum, the resizer, the quantisation and the
-  weights' checksum."""
-  key = {"dataset": config.data.name, "split": "test",
-         "content_sha256": test.info["content_sha256"], "resizer": inception.RESIZER,
-         "quantisation": inception.QUANTISATION, "extractor_sha256": extractor.sha256}
+def cached_reference(kind: str, key: dict, compute) -> np.ndarray:
+  """Reference features of a dataset split, computed once and cached under
+  $FGAN_DATA_DIR/references with their key (dataset, split, its
+  preprocessed checksum, the extractor's checksum and settings).
+
+  Args:
+    kind: "classifier" or "inception".
+    key: what identifies them (JSON-serialisable).
+    compute: () -> the features, where the cache has none.
+
+  Returns:
+    (N, d) features.
+  """
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-  path = inception.default_weights_path().parent / f"reference-{digest}.npz"
+  path = data_lib.data_dir() / "references" / f"{kind}-{digest}.npz"
   if path.is_file():
     with np.load(path, allow_pickle=False) as f:
       if json.loads(str(f["key"])) == key:
         return f["features"]
-  features, _ = extractor.features_of_uint8(np.asarray(test.arrays["images"]))
+  features = compute()
   path.parent.mkdir(parents=True, exist_ok=True)
   tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
   np.savez(tmp, features=features, key=json.dumps(key, sort_keys=True))
@@ -111,18 +119,26 @@ def _inception_reference(extractor, config, test) -> np.ndarray:
   return features
 
 
+def _reference_key(config, test, extractor_sha256: str, **settings) -> dict:
+  return {"dataset": config.data.name, "split": config.data.test_split,
+          "preprocessed_sha256": test.info["preprocessed_sha256"],
+          "extractor_sha256": extractor_sha256, **settings}
+
+
 class _ClassifierSpace:
   """The evaluation classifier's feature space, with the test split's
-  features as the reference."""
+  features (cached) as the reference."""
 
   name = "classifier"
 
-  def __init__(self, config, held_out):
+  def __init__(self, config, test, held_out):
     self.classifier = classifier_lib.load_classifier(config.data)
-    _, self.real = self.classifier.apply(held_out)
+    key = _reference_key(config, test, self.classifier.sha256)
+    self.real = cached_reference("classifier", key, lambda: self.classifier.apply(held_out)[1])
     self.info = {"classifier_sha256": self.classifier.sha256,
                  "classifier_test_accuracy": self.classifier.test_accuracy,
-                 "classifier_source": self.classifier.source}
+                 "classifier_source": self.classifier.source,
+                 "classifier_classes": self.classifier.num_classes}
 
   def features(self, samples, seed: int) -> metrics.Features:
     logits, fake = self.classifier.apply(samples)
@@ -137,7 +153,10 @@ class _InceptionSpace:
 
   def __init__(self, config, test, num_samples: int):
     self.extractor = inception.load(config.eval)
-    self.real = _inception_reference(self.extractor, config, test)
+    key = _reference_key(config, test, self.extractor.sha256, resizer=inception.RESIZER,
+                         quantisation=inception.QUANTISATION)
+    self.real = cached_reference("inception", key, lambda: self.extractor.features_of_uint8(
+        np.asarray(test.arrays["images"]))[0])
     self.info = {"inception": {
         "extractor": "FID Inception-v3 2015-12-05 (pool3 2048; logits 1008 without bias)",
         "extractor_sha256": self.extractor.sha256,
@@ -208,15 +227,20 @@ class Evaluator:
           "critic": "the run's critic, without normalisation"}
 
   def _set_up_images(self, config) -> None:
-    test = data_lib.load(config.data, "test")
+    test = data_lib.load(config.data, "test", whole=True)
     self.held_out = data_lib.as_float(test.arrays["images"])
     space = config.eval.feature_space
-    self.info = {"feature_space": space, "reference": f"{config.data.name} test split",
-                 "reference_sha256": test.info["content_sha256"],
+    self.info = {"feature_space": space,
+                 "reference": f"{config.data.name} {config.data.test_split} split",
+                 "reference_sha256": test.info["preprocessed_sha256"],
                  "n_real": len(self.held_out), "n_fake": self.num_samples}
     self._spaces = []
-    if space == "classifier" or config.data.name in CLASSIFIER_DATASETS:
-      self._spaces.append(_ClassifierSpace(config, self.held_out))
+    if test.num_classes and (space == "classifier" or config.data.name in CLASSIFIER_DATASETS):
+      self._spaces.append(_ClassifierSpace(config, test, self.held_out))
+    elif not test.num_classes:
+      self.info["classifier"] = ("none: the dataset has no labels to train one on; its "
+                                 "label-free metrics are Inception space's "
+                                 "(eval.feature_space = 'inception')")
     if space == "inception":
       self._spaces.append(_InceptionSpace(config, test, self.num_samples))
     for s in self._spaces:
@@ -276,6 +300,10 @@ class Evaluator:
     if "critic_norm" in model:
       model.critic_norm = "none"
     critic = models.build(model, self.dataset.shape)[1]
+    train_data = self.dataset
+    if train_data.kind == "images":
+      budget = data_lib.images.memory_budget(c.data)
+      train_data = data_lib.images.in_memory_rows(train_data, budget)
     shape, z_dim = tuple(self.dataset.shape), c.model.z_dim
     sample_q = lambda k, n: train.generate(self.generator, g_params,
                                            jax.random.normal(k, (n, z_dim)), shape)
@@ -289,11 +317,11 @@ class Evaluator:
     estimates = {}
     for i, (name, bound) in enumerate(dict.fromkeys(wanted.values())):
       estimates[name, bound] = estimation.estimate(
-          name, critic, self.dataset.sample, sample_q, jax.random.fold_in(key, i + 1),
+          name, critic, train_data.sample, sample_q, jax.random.fold_in(key, i + 1),
           c.eval.estimate_steps, c.train.batch_size, c.eval.estimate_learning_rate, b1=0.5,
           gradient_penalty=10.0 if divergences.get(name).is_ipm else 0.0,
           eval_p=eval_p, eval_q=eval_q, eval_samples=100_000,
-          p_data=self.dataset.arrays, output_bound=bound)
+          p_data=train_data.arrays, output_bound=bound)
     out = {}
     for key_name, which in wanted.items():
       out[key_name], out[f"{key_name}_stderr"] = estimates[which].value, estimates[which].stderr

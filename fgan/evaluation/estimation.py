@@ -30,9 +30,14 @@ Sampler = Callable[[jax.Array, int], jax.Array]
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-  """F on held-out samples and its standard error,
-  sqrt(Var g_f(V(x)) / n_P + Var f*(g_f(V(y))) / n_Q) (the critic held
-  fixed: the sampling error of the two means, not the critic's fit)."""
+  """A divergence estimate.
+
+  Attributes:
+    value: F on held-out samples.
+    stderr: its standard error, sqrt(Var g_f(V(x)) / n_P + Var f*(g_f(V(y)))
+      / n_Q) (the critic held fixed: the sampling error of the two means,
+      not the critic's fit).
+  """
 
   value: float
   stderr: float
@@ -44,20 +49,40 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
              eval_p: jax.Array | None = None, eval_q: jax.Array | None = None,
              eval_samples: int = 200_000, p_data=None,
              output_bound: float = 0.0) -> Estimate:
-  """Train ``critic`` (batch -> one output per example, examples treated
-  independently) by Adam(learning_rate, (b1, 0.999)) for ``num_steps`` on
-  fresh batches of both samplers, maximising F (with a WGAN-GP penalty of
-  weight ``gradient_penalty``); return F on ``eval_p`` and ``eval_q``
-  (default: ``eval_samples`` fresh draws of each sampler) with its standard
-  error. With ``output_bound`` c > 0 the critic's outputs are c tanh(V/c)
-  (fgan.losses.bounded_output) in training and in the reading: F of any
-  critic is at most D_f, so the estimate stays a lower bound, and where
-  f*(g_f(V)) is unbounded (Neyman: E_P[1 - e^-V], whose optimal critic
+  """Train ``critic`` to maximise F on fresh batches, and read F off it on
+  held-out samples.
+
+  The critic (batch -> one output per example, examples treated
+  independently) is trained by Adam(learning_rate, (b1, 0.999)) for
+  ``num_steps`` steps, one jitted call each (a scan around convolutions is
+  slow on XLA's CPU backend), with a WGAN-GP penalty of weight
+  ``gradient_penalty``. With ``output_bound`` c > 0 its outputs are
+  c tanh(V/c) (fgan.losses.bounded_output) in training and in the reading:
+  F of any critic is at most D_f, so the estimate stays a lower bound, and
+  where f*(g_f(V)) is unbounded (Neyman: E_P[1 - e^-V], whose optimal critic
   has e^-V = (q/p)^2) one held-out point in a region the training draws
-  left empty cannot swamp the mean. With ``p_data`` (a dataset's
-  arrays), ``sample_p`` is (p_data, key, n) -> x and p_data is an argument
-  of the compiled step, not a constant in it. The steps run one jitted call each (a scan around convolutions is
-  slow on XLA's CPU backend)."""
+  left empty cannot swamp the mean.
+
+  Args:
+    div: a divergence name or fgan.divergences.Divergence.
+    critic: the critic module.
+    sample_p: (key, n) -> n samples of P; with ``p_data``, (p_data, key, n).
+    sample_q: (key, n) -> n samples of Q.
+    key: the estimate's key (initialisation, batches, evaluation draws).
+    num_steps: training steps.
+    batch_size: samples of each distribution per step.
+    learning_rate, b1: Adam's.
+    gradient_penalty: WGAN-GP weight (0: none).
+    eval_p, eval_q: the held-out samples F is read on (default:
+      ``eval_samples`` fresh draws of each sampler).
+    eval_samples: see ``eval_p``.
+    p_data: a dataset's arrays, passed to the compiled step as an argument
+      rather than baked in as a constant; None for a sampler without data.
+    output_bound: c above (0: unbounded).
+
+  Returns:
+    The Estimate: F and its standard error.
+  """
   div = divergences.get(div)
   init_key, train_key, eval_key = jax.random.split(key, 3)
   draw_p = sample_p if p_data is None else (lambda k, n, data: sample_p(data, k, n))
@@ -100,15 +125,34 @@ def estimate_divergence(div, sample_p: Sampler, sample_q: Sampler,
                         hidden: tuple[int, ...] = (64, 64),
                         gradient_penalty: float = 0.0,
                         eval_samples: int = 200_000) -> float:
-  """F of an MLP critic (``hidden``) trained by ``estimate`` on fresh
-  samples of ``sample_p`` (key, n) -> (n, d) and ``sample_q``, read on
-  ``eval_samples`` new samples of each: an estimate of D_f(P||Q), or of W1
-  for ``wasserstein`` with a gradient penalty (WGAN-GP weight)."""
+  """F of an MLP critic trained by ``estimate`` on fresh samples: an
+  estimate of D_f(P||Q), or of W1 for ``wasserstein`` with a gradient
+  penalty.
+
+  Args:
+    div: a divergence name.
+    sample_p, sample_q: (key, n) -> (n, d) samples of P and of Q.
+    key: the estimate's key.
+    num_steps, batch_size, learning_rate: the critic's training.
+    hidden: the MLP's hidden widths.
+    gradient_penalty: WGAN-GP weight (0: none).
+    eval_samples: new samples of each that F is read on.
+
+  Returns:
+    The estimate.
+  """
   return estimate(div, models.MLP(hidden=hidden, out=1), sample_p, sample_q, key,
                   num_steps, batch_size, learning_rate, gradient_penalty=gradient_penalty,
                   eval_samples=eval_samples).value
 
 
 def normal_sampler(mean: float, std: float) -> Sampler:
-  """Samples of N(mean, std^2) in one dimension, shape (n, 1)."""
+  """A sampler of N(mean, std^2) in one dimension.
+
+  Args:
+    mean, std: the normal's.
+
+  Returns:
+    (key, n) -> (n, 1) samples.
+  """
   return lambda key, n: mean + std * jax.random.normal(key, (n, 1))

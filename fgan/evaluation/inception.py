@@ -46,6 +46,7 @@ import numpy as np
 
 from fgan import compute
 from fgan import errors
+from fgan.data import files
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
@@ -176,11 +177,13 @@ class _BlockE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-  """(N, 299, 299, 3) inputs scaled to [-1, 1) -> (pool3 (N, 2048),
-  logits without bias (N, 1008)). Layer names are torch-fidelity's."""
+  """The FID Inception-v3 (Szegedy et al. 2016; the 2015-12-05 graph),
+  layer names torch-fidelity's."""
 
   @nn.compact
   def __call__(self, x):
+    """Args: x, (N, 299, 299, 3) inputs scaled to [-1, 1). Returns: (pool3
+    (N, 2048), logits without bias (N, 1008))."""
     x = _chain(x, _conv("Conv2d_1a_3x3", 32, 3, stride=2), _conv("Conv2d_2a_3x3", 32, 3),
                _conv("Conv2d_2b_3x3", 64, 3, padding=1))
     x = _chain(_max_pool(x, 2), _conv("Conv2d_3b_1x1", 80, 1), _conv("Conv2d_4a_3x3", 192, 3))
@@ -199,7 +202,14 @@ class InceptionV3(nn.Module):
 
 
 def quantise(images) -> jax.Array:
-  """[-1, 1] images -> their uint8 values (as float32)."""
+  """The uint8 values generated images would be saved as.
+
+  Args:
+    images: images in [-1, 1].
+
+  Returns:
+    round((x + 1) * 127.5) clipped to [0, 255], as float32.
+  """
   return jnp.clip(jnp.round((jnp.asarray(images, jnp.float32) + 1.0) * 127.5), 0.0, 255.0)
 
 
@@ -212,7 +222,15 @@ def _resize_axis(n_in: int, n_out: int):
 
 
 def resize_tf1(x, size: int = SIZE) -> jax.Array:
-  """TF 1.x bilinear resize (align_corners=False) of NHWC float images."""
+  """TF 1.x bilinear resize (align_corners=False), as the FID graph's.
+
+  Args:
+    x: (N, H, W, C) float images.
+    size: the output side.
+
+  Returns:
+    (N, size, size, C).
+  """
   ylo, yhi, dy = _resize_axis(x.shape[1], size)
   xlo, xhi, dx = _resize_axis(x.shape[2], size)
   rows_lo, rows_hi = x[:, ylo], x[:, yhi]
@@ -223,7 +241,15 @@ def resize_tf1(x, size: int = SIZE) -> jax.Array:
 
 
 def preprocess(uint8_values) -> jax.Array:
-  """uint8 values (N, H, W, 1 or 3), as float32 -> the network's input."""
+  """The network's input from image values.
+
+  Args:
+    uint8_values: (N, H, W, 1 or 3) uint8 values (any dtype); one channel
+      is repeated to three.
+
+  Returns:
+    (N, 299, 299, 3): resized by ``resize_tf1``, (v - 128) / 128.
+  """
   x = jnp.asarray(uint8_values, jnp.float32)
   if x.shape[-1] == 1:
     x = jnp.repeat(x, 3, axis=-1)
@@ -287,8 +313,18 @@ class _StateDictUnpickler(pickle.Unpickler):
 
 
 def read_torch_state_dict(path) -> dict[str, np.ndarray]:
-  """The tensors of a PyTorch state-dict file (torch.save's zip format, or
-  its legacy format of before 1.6), as numpy arrays, without PyTorch."""
+  """The tensors of a PyTorch state-dict file, without PyTorch.
+
+  Args:
+    path: a torch.save file, zip format or the legacy one of before 1.6.
+
+  Returns:
+    {name: numpy array}.
+
+  Raises:
+    ValueError, pickle.UnpicklingError: not a state dict of tensors (the
+      unpickler builds nothing else).
+  """
   path = pathlib.Path(path)
   storages: dict = {}
   if zipfile.is_zipfile(path):
@@ -313,8 +349,14 @@ def read_torch_state_dict(path) -> dict[str, np.ndarray]:
 
 
 def convert(state_dict: dict[str, np.ndarray]) -> dict:
-  """torch-fidelity's state dict -> InceptionV3's flax params, batch norm
-  folded into each convolution."""
+  """InceptionV3's flax parameters from torch-fidelity's weights.
+
+  Args:
+    state_dict: torch-fidelity's FeatureExtractorInceptionV3 state dict.
+
+  Returns:
+    The parameters, each batch norm folded into its convolution.
+  """
   params: dict = {}
   for name in state_dict:
     if not name.endswith(".conv.weight"):
@@ -334,17 +376,26 @@ def convert(state_dict: dict[str, np.ndarray]) -> dict:
 
 
 def default_weights_path() -> pathlib.Path:
-  from fgan.data import images  # pylint: disable=import-outside-toplevel
-  return images.data_dir() / "inception" / WEIGHTS_NAME
+  """Returns: where the weights file is looked for by default."""
+  return files.data_dir() / "inception" / WEIGHTS_NAME
 
 
 def weights_path(eval_config) -> pathlib.Path:
-  """eval.inception_weights, or $FGAN_DATA_DIR/inception/<the file's name>."""
+  """The weights file a run uses.
+
+  Args:
+    eval_config: config.eval.
+
+  Returns:
+    eval.inception_weights, or $FGAN_DATA_DIR/inception/<the file's name>.
+  """
   given = eval_config.get("inception_weights", "")
   return pathlib.Path(given).expanduser() if given else default_weights_path()
 
 
 def missing_weights_message(path) -> str:
+  """Args: path, where the file was looked for. Returns: the message saying
+  where to get it and where to put it."""
   return (f"The Inception metrics need the FID Inception weights file {WEIGHTS_NAME} "
           f"(SHA-256 {WEIGHTS_SHA256}), not found at {path}. Download it from "
           f"{WEIGHTS_URL} (pytorch-fid's pt_inception-2015-12-05-6726825d.pth is the same "
@@ -368,8 +419,7 @@ def check(eval_config) -> None:
   path = weights_path(eval_config)
   if not path.is_file():
     raise errors.ConfigError(missing_weights_message(path))
-  from fgan.data import images  # pylint: disable=import-outside-toplevel
-  sha = images.sha256_file(path)
+  sha = files.sha256_file(path)
   if sha == WEIGHTS_SHA256 or _converted_path(sha).is_file():
     return
   try:
@@ -402,12 +452,18 @@ def _converted(path, sha: str) -> dict:
 
 @dataclasses.dataclass
 class Extractor:
-  """The network with loaded weights; ``sha256`` is the weights file's."""
+  """The network with loaded weights.
+
+  Attributes:
+    params: InceptionV3's parameters.
+    sha256: the weights file's SHA-256.
+  """
   params: dict
   sha256: str
 
   @property
   def official(self) -> bool:
+    """Whether these are the published weights."""
     return self.sha256 == WEIGHTS_SHA256
 
   def __post_init__(self):
@@ -416,11 +472,27 @@ class Extractor:
                           compiler_options=compute.compiler_options())
 
   def features(self, images, batch_size: int = 25) -> tuple[np.ndarray, np.ndarray]:
-    """[-1, 1] NHWC images -> (pool3 (N, 2048), logits without bias (N,
-    1008)), quantised to uint8 first."""
+    """Features of generated images, quantised to uint8 first.
+
+    Args:
+      images: (N, H, W, C) in [-1, 1].
+      batch_size: images per call.
+
+    Returns:
+      (pool3 (N, 2048), logits without bias (N, 1008)).
+    """
     return self.features_of_uint8(np.asarray(quantise(images)), batch_size)
 
   def features_of_uint8(self, values, batch_size: int = 25):
+    """Features of image values.
+
+    Args:
+      values: (N, H, W, C) uint8 values.
+      batch_size: images per call.
+
+    Returns:
+      (pool3 (N, 2048), logits without bias (N, 1008)).
+    """
     values = np.asarray(values, np.float32)
     n = len(values)
     pad = (-n) % batch_size
@@ -448,8 +520,7 @@ def load(eval_config) -> Extractor:
   """
   path = weights_path(eval_config)
   check(eval_config)
-  from fgan.data import images  # pylint: disable=import-outside-toplevel
-  sha = images.sha256_file(path)
+  sha = files.sha256_file(path)
   flat = _converted(path, sha)
   if sha != WEIGHTS_SHA256:
     print(f"fgan: warning: {path} (SHA-256 {sha}) is not the published FID Inception "
