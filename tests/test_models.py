@@ -9,7 +9,7 @@ from fgan import errors
 from fgan import models
 from fgan.models import dcgan
 from fgan.models import kernels
-from fgan.models import layers
+from fgan.models import spectral
 
 
 def _scatter_reference(x, w):
@@ -99,30 +99,46 @@ def test_dcgan_critic_impls_agree_and_share_parameters(norm):
 
 
 
-def test_spectral_norm_is_the_largest_singular_value():
+def test_power_iteration_converges_to_the_largest_singular_value():
+  """Repeated training-step power iterations drive the stored sigma of a
+  convolution kernel (read as a (4*4*8) x 16 matrix) to its largest singular
+  value."""
   rng = np.random.default_rng(0)
   u, _ = np.linalg.qr(rng.standard_normal((4 * 4 * 8, 16)))
   v, _ = np.linalg.qr(rng.standard_normal((16, 16)))
-  s = np.concatenate([[3.0], np.linspace(1.5, 0.5, 15)])  # gap: 8 iterations suffice
+  s = np.concatenate([[3.0], np.linspace(1.5, 0.5, 15)])  # gap 2: fast convergence
   kernel = jnp.asarray((u * s) @ v.T, jnp.float32).reshape(4, 4, 8, 16)
-  np.testing.assert_allclose(layers.spectral_norm(kernel), 3.0, rtol=1e-4)
+  layer = spectral.SNConv(16, (4, 4))
+  variables = layer.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 8)))
+  params = {"kernel": {"kernel": kernel}, "bias": variables["params"]["bias"]}
+  state = variables[spectral.COLLECTION]
+  for _ in range(20):
+    state = spectral.power_iterate(params, state)
+  got = spectral.sigma(kernel, state["kernel"]["u"], state["kernel"]["v"])
+  np.testing.assert_allclose(got, 3.0, rtol=1e-4)
 
 
 def test_spectral_critic_layers_are_normalised_and_differentiable():
   """Scaling every kernel of a spectrally normalised critic leaves its
-  output unchanged (W / sigma(W) is scale-free); its gradients are finite
-  and it shares the plain critic's parameter structure."""
+  output unchanged (W / sigma(W) is scale-free at fixed u, v); its gradients
+  are finite and its trainable parameters have the plain critic's
+  structure."""
   x = jax.random.normal(jax.random.PRNGKey(0), (4, 28, 28, 1))
   critic = dcgan.DCGANCritic((28, 28, 1), width=8, norm="spectral")
-  params = critic.init(jax.random.PRNGKey(1), x)
-  plain = dcgan.DCGANCritic((28, 28, 1), width=8, norm="none").init(jax.random.PRNGKey(1), x)
-  assert jax.tree.structure(params) == jax.tree.structure(plain)
-  scaled = jax.tree_util.tree_map_with_path(
-      lambda path, p: p * 7.0 if "kernel" in jax.tree_util.keystr(path) else p, params)
-  np.testing.assert_allclose(critic.apply(scaled, x), critic.apply(params, x), rtol=1e-4, atol=1e-5)
-  assert not np.allclose(dcgan.DCGANCritic((28, 28, 1), width=8, norm="none").apply(scaled, x),
-                         dcgan.DCGANCritic((28, 28, 1), width=8, norm="none").apply(params, x))
-  grads = jax.grad(lambda p: jnp.sum(critic.apply(p, x)))(params)
+  variables = critic.init(jax.random.PRNGKey(1), x)
+  plain_net = dcgan.DCGANCritic((28, 28, 1), width=8, norm="none")
+  plain = plain_net.init(jax.random.PRNGKey(1), x)
+  assert set(variables) == {"params", spectral.COLLECTION}
+  assert ([a.shape for a in jax.tree.leaves(variables["params"])]
+          == [a.shape for a in jax.tree.leaves(plain["params"])])
+  scale = lambda tree: jax.tree_util.tree_map_with_path(
+      lambda path, p: p * 7.0 if "kernel" in jax.tree_util.keystr(path) else p, tree)
+  scaled = {**variables, "params": scale(variables["params"])}
+  np.testing.assert_allclose(critic.apply(scaled, x), critic.apply(variables, x),
+                             rtol=1e-4, atol=1e-5)
+  assert not np.allclose(plain_net.apply(scale(plain), x), plain_net.apply(plain, x))
+  grads = jax.grad(lambda p: jnp.sum(critic.apply({**variables, "params": p}, x)))(
+      variables["params"])
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
 

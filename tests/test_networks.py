@@ -153,6 +153,7 @@ def test_vmapped_seeds_keep_their_own_spectral_state():
   from fgan import data, train  # pylint: disable=import-outside-toplevel
   c = base.get_base_config("sndcgan")
   c.model.width, c.model.critic_width, c.train.batch_size, c.data.resize = 4, 8, 8, 32
+  c.optim.critic.learning_rate = c.optim.generator.learning_rate = 1e-5
   images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3), np.uint8)
   ds = data.Dataset("fake", "images", (32, 32, 3), {"images": images},
                     data.images.group_sampler(range(1), 1, 32), {})
@@ -174,9 +175,48 @@ def test_vmapped_seeds_keep_their_own_spectral_state():
   vstep = jax.jit(jax.vmap(step, in_axes=(0, None)))
   for _ in range(3):
     together, _ = vstep(together, ds.arrays)
+  # vmapped and single programs sum in other orders; Adam's step is about
+  # lr * sign(g), so a gradient near 0 may move a weight by up to 2 lr
+  # either way per step: the weights agree within 3 steps of that at a small
+  # lr, and u, v (unit vectors) closely.
   for i, state in enumerate(alone):
     mine = jax.tree.map(lambda x, i=i: x[i], together.d_params)
     for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(state.d_params)):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+      np.testing.assert_allclose(a, b, rtol=1e-3, atol=3 * 2 * c.optim.critic.learning_rate)
+    for a, b in zip(jax.tree.leaves(mine["spectral"]), jax.tree.leaves(state.d_params["spectral"])):
+      np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
   assert not np.allclose(jax.tree.leaves(together.d_params["spectral"])[0][0],
                          jax.tree.leaves(together.d_params["spectral"])[0][1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset,fixture,split,variant", [
+    ("cifar10", "fgan_tiny32", "train", "wgan_gp"),  # no normalisation, gradient penalty
+    ("stl10", "fgan_tiny96", "unlabelled", "kl")])   # spectral norm, bounded output
+def test_the_sngan_presets_validate_and_train_on_a_prepared_dataset(preset, fixture, split,
+                                                                    variant, tmp_path):
+  """configs/cifar10.py and stl10.py as they are, but for the dataset (a
+  TFDS fixture of the same shape: 32x32, and 96x96 resized to 48 with an
+  unlabelled split), validate with the Inception weights in place; 10 steps
+  at reduced widths and batch train with every other setting kept."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  from fgan import loop, validation  # pylint: disable=import-outside-toplevel
+  from fgan.rundir import writers  # pylint: disable=import-outside-toplevel
+  from tests.conftest import TFDS_FIXTURES  # pylint: disable=import-outside-toplevel
+  c = importlib.import_module(f"configs.{preset}").get_config(variant)
+  assert c.model.name == "resnet" and c.train.n_critic == 5
+  assert c.optim.critic.decay == c.optim.generator.decay == "linear"
+  assert c.data.train_split == split
+  c.data.name, c.data.tfds_data_dir = f"tfds:{fixture}", str(TFDS_FIXTURES)
+  from tests.test_inception import _random_state_dict  # pylint: disable=import-outside-toplevel
+  torch.save(_random_state_dict(), tmp_path / "weights.pth")
+  c.eval.inception_weights = str(tmp_path / "weights.pth")
+  validation.validate(c)
+  c.model.width, c.model.critic_width = 16, 16
+  c.train.batch_size, c.train.num_steps, c.train.log_every = 4, 10, 5
+  c.eval.metrics, c.eval.estimate_steps, c.eval.every_steps = False, 0, 10
+  loop.run(c, tmp_path / "run", progress=False)
+  records = writers.read_metrics(tmp_path / "run")
+  assert [r["step"] for r in records] == [5, 10]
+  assert all(np.isfinite(r["critic_loss"]) for r in records)
+  assert (tmp_path / "run" / "samples" / "final.png").exists()

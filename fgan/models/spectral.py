@@ -2,9 +2,10 @@
 normalization for generative adversarial networks", ICLR 2018, Algorithm 1),
 with torch.nn.utils.spectral_norm's conventions.
 
-Each normalised layer divides its kernel W (read as a matrix: inputs x
-outputs, a convolution kernel (kh, kw, C_in, C_out) as (kh kw C_in) x C_out)
-by sigma = u^T W^T v... written here for W with inputs on its first axis:
+Each normalised layer divides its kernel W by an estimate sigma of its
+largest singular value. W is read as a matrix with inputs on its first axis
+(a convolution kernel (kh, kw, C_in, C_out) as (kh kw C_in) x C_out), and a
+training step makes one power iteration:
 
     v <- W u / |W u|,   u <- W^T v / |W^T v|,   sigma = v^T W u,
 
