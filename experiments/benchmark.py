@@ -1,6 +1,7 @@
 r"""Training throughput of fgan's compiled train step, seeds vmapped or not.
 
-  python -m experiments.benchmark [--sections=peak,toy,dcgan,budget,resnet,sndcgan,dcgan64] [--seeds=8]
+  python -m experiments.benchmark [--sections=peak,toy,dcgan,budget,resnet,sndcgan,dcgan64,data]
+      [--seeds=8]
       [--rounds=3] [--nopeer] [--budget_configs=js_mnist,mnist:wgan_gp]
 
 Sections (each prints its figures; all run through fgan.parallel.Runner,
@@ -38,6 +39,10 @@ the path experiments.run and experiments.sweep use):
          resized to 64x64 (data.resize; one channel where it has three),
          batch --batch64 (128): conv_impl "subpixel" and "xla", and PyTorch
          eager and torch.compile; meant for GPUs, slow on CPUs
+  data   the dcgan section's DCGAN at batch 64 on MNIST in memory and
+         streamed from the host (a 1 MiB data.in_memory_max_mb; the
+         memory-mapped cache in the page cache), and the streamed reader
+         alone in images/s (no peer: fgan against itself)
 
 Each fgan timer runs the train step as experiments.run does, with
 compute.steps_per_call steps per call (automatic: 1 on CPUs, 10 on
@@ -63,6 +68,7 @@ critic and one generator step per iteration.
 import dataclasses
 import importlib
 import time
+import types
 
 from absl import app
 from absl import flags
@@ -73,6 +79,7 @@ import numpy as np
 from configs import base
 from fgan import compute
 from fgan import data
+from fgan import loop
 from fgan import losses
 from fgan import models
 from fgan import parallel
@@ -80,7 +87,8 @@ from fgan.rundir import provenance
 from fgan import train
 
 _SECTIONS = flags.DEFINE_list("sections", ["peak", "toy", "dcgan"],
-                              "Sections to run (peak, toy, dcgan, budget, resnet, sndcgan, dcgan64).")
+                              "Sections to run (peak, toy, dcgan, budget, resnet, sndcgan, dcgan64, "
+                              "data).")
 _BUDGET_CONFIGS = flags.DEFINE_list("budget_configs", [], "Configs (names in configs/) "
                                     "the budget section times; default: every *_mnist one.")
 _BATCH64 = flags.DEFINE_integer("batch64", 128, "Batch size of the dcgan64 section.")
@@ -126,8 +134,9 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
   ``min_iterations`` calls and returns iterations/s; ``timer.info`` holds
   GFLOP per step (XLA's cost analysis) and the time to the first step
   (compilation included). Each call runs the resolved compute.steps_per_call
-  steps, as fgan.loop does; rates are per step. ``dataset``: config.data
-  already loaded."""
+  steps, as fgan.loop does, with the data fgan.loop.data_feed hands it (a
+  streamed dataset: each call's batches, read ahead on the host); rates are
+  per step. ``dataset``: config.data already loaded."""
   if dataset is None:
     dataset = data.load(config.data)
   resolved = compute.resolve(config.compute, num_seeds)
@@ -142,7 +151,9 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
   state = jax.tree.map(lambda *x: np.stack(x), *states) if num_seeds > 1 else states[0]
   runner = parallel.Runner(config, g, d, dataset, resolved,
                            num_seeds=num_seeds if num_seeds > 1 else 0)
-  state, arrays = runner.place(state), runner.place(dataset.arrays)
+  calls = [(i * k, k) for i in range(10**6)]
+  feed = loop.data_feed(config, dataset, config.seed, runner, calls)
+  state, arrays = runner.place(state), next(feed)
   state, _ = runner(state, arrays, k)
   jax.block_until_ready(state)
   first = time.perf_counter() - t0
@@ -151,13 +162,31 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
     nonlocal state
     count, t = 0, time.perf_counter()
     while time.perf_counter() - t < seconds or count < min_iterations:
-      state, _ = runner(state, arrays, k)
+      state, _ = runner(state, next(feed), k)
       count += 1
     jax.block_until_ready(state)
     return count * k / (time.perf_counter() - t)
 
   timer.info = {"gflop_per_iteration": gflop(runner.compiled(1), state, arrays),
                 "first_step_s": first, "steps_per_call": k}
+  return timer
+
+
+def loader_timer(config, dataset):
+  """A timer of a streamed dataset's host reader alone (fgan.data.stream:
+  each call's indices and rows, read ahead by grain), without the step:
+  ``timer(seconds)`` returns the images/s it delivers."""
+  k = compute.resolve(config.compute).steps_per_call
+  runner = types.SimpleNamespace(place=lambda tree: tree)  # stays on the host
+  feed = loop.data_feed(config, dataset, config.seed, runner, [(i * k, k) for i in range(10**6)])
+  next(feed)
+
+  def timer(seconds: float) -> float:
+    count, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds or count < 3:
+      batches = next(feed)["batches"]
+      count += batches.shape[0] * batches.shape[1] * batches.shape[2]
+    return count / (time.perf_counter() - t)
   return timer
 
 
@@ -466,6 +495,28 @@ def section_dcgan64(ctx: Context) -> None:
   print_peer(f"{label}, conv_impl subpixel", rates, "subpixel")
 
 
+def section_data(ctx: Context) -> None:
+  """The dcgan section's DCGAN at batch 64 on MNIST held in memory and
+  streamed from the host (data.in_memory_max_mb below its 47 MB), timed in
+  turn, and the streamed dataset's reader alone."""
+  c = dcgan_config(64)
+  in_memory = data.load(c.data)
+  streamed_config = dcgan_config(64)
+  streamed_config.data.in_memory_max_mb = 1.0
+  streamed = data.load(streamed_config.data)
+  assert streamed.stream is not None and in_memory.stream is None
+  timers = {"memory": train_timer(c, 1, dataset=in_memory),
+            "streamed": train_timer(streamed_config, 1, dataset=streamed),
+            "loader": loader_timer(streamed_config, streamed)}
+  rates = interleaved(timers, ctx.seconds, ctx.rounds)
+  step_images = rates["streamed"] * 64
+  print(f"data: DCGAN 28x28 batch 64 on MNIST: in memory {rates['memory']:.2f} it/s, "
+        f"streamed {rates['streamed']:.2f} it/s = {rates['streamed'] / rates['memory']:.2f}x; "
+        f"the reader alone {rates['loader']:.0f} images/s = "
+        f"{rates['loader'] / step_images:.1f}x the streamed step's {step_images:.0f} images/s",
+        flush=True)
+
+
 def synthetic_images(side: int, n: int = 1024) -> data.Dataset:
   """n random uint8 side x side x 3 images, sampled like a dataset's (the
   networks' speed does not depend on the pixels)."""
@@ -513,7 +564,7 @@ def _network_section(ctx: Context, name: str) -> None:
 
 
 SECTIONS = {"peak": section_peak, "toy": section_toy, "dcgan": section_dcgan,
-            "budget": section_budget, "dcgan64": section_dcgan64,
+            "budget": section_budget, "dcgan64": section_dcgan64, "data": section_data,
             "resnet": lambda ctx: _network_section(ctx, "resnet"),
             "sndcgan": lambda ctx: _network_section(ctx, "sndcgan")}
 

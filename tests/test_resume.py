@@ -2,7 +2,6 @@
 whose state the host reads after every step, end bitwise equal to an
 uninterrupted run (on the same machine)."""
 
-import os
 import random
 import signal
 
@@ -16,23 +15,12 @@ from fgan.rundir import writers
 from tests.conftest import comparable
 from tests.conftest import toy_config
 from tests.conftest import final_state
-
-
-def _stop_at(monkeypatch, steps, signals):
-  """Deliver signals[i] to this process right after step steps[i] is logged
-  (log_every = 1), as a user's Ctrl-C or a scheduler's SIGTERM would."""
-  pending = dict(zip(steps, signals))
-  write = writers.MetricWriter.write
-  def write_then_signal(self, step, metrics):
-    write(self, step, metrics)
-    if step in pending:
-      os.kill(os.getpid(), pending.pop(step))
-  monkeypatch.setattr(writers.MetricWriter, "write", write_then_signal)
+from tests.conftest import signal_after_logging
 
 
 def _train_with_stops(config, workdir, monkeypatch, steps):
   sigs = [(signal.SIGTERM, signal.SIGINT)[i % 2] for i in range(len(steps))]
-  _stop_at(monkeypatch, steps, sigs)
+  signal_after_logging(monkeypatch, steps, sigs)
   for _ in steps:
     with pytest.raises(loop.Preempted):
       loop.run(config, workdir, progress=False)

@@ -137,8 +137,8 @@ def _assert_each_key_used_once(uses):
   """Every key is used once, or only folded with distinct data (fold_in(k, i)
   over steps or groups): never split twice, sampled twice, or both."""
   by_key = {}
-  for op, key, data in uses:
-    by_key.setdefault(key, []).append((op, data))
+  for op, key, operand in uses:
+    by_key.setdefault(key, []).append((op, operand))
   for key, ops in by_key.items():
     folds = [d for op, d in ops if op == "fold_in"]
     ok = len(ops) == 1 or (len(folds) == len(ops) and len(set(folds)) == len(folds))
