@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import pathlib
+import random
 import shutil
 import signal
 import subprocess
@@ -199,7 +200,7 @@ def test_overwrite_checks_the_inception_weights_content_first(tmp_path):
   loop.run(toy_config(steps=10), run, progress=False)
   before = _files(run)
   fake = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
-  fake.write_bytes(os.urandom(4096))
+  fake.write_bytes(random.Random(0).randbytes(4096))
   results = cli_many("experiments.run", [
       ["--config=configs/js_mnist.py", "--config.eval.feature_space=inception",
        f"--config.eval.inception_weights={fake}", "--overwrite", f"--workdir={run}"],

@@ -124,6 +124,19 @@ def test_reads_both_torch_file_formats_without_torch(tmp_path, legacy):
     np.testing.assert_array_equal(read[k], v.numpy())
 
 
+def test_bytes_that_are_no_weights_file_are_one_config_error(tmp_path):
+  """Random bytes (200 files, some with the legacy format's pickle header)
+  are a ConfigError naming the file, never another exception."""
+  rng = np.random.default_rng(0)
+  config = ml_collections.ConfigDict({"inception_weights": str(tmp_path / "w.pth")})
+  header = bytes([0x80, 0x02])  # pickle protocol 2, as torch's legacy files start
+  for i in range(200):
+    body = rng.integers(0, 256, int(rng.integers(1, 4096)), np.uint8).tobytes()
+    (tmp_path / "w.pth").write_bytes(header + body if i % 2 else body)
+    with pytest.raises(errors.ConfigError, match="not a readable FID Inception weights file"):
+      inception.check(config)
+
+
 @needs_torch
 def test_reader_refuses_what_is_not_a_state_dict(tmp_path):
   path = tmp_path / "bad.pth"

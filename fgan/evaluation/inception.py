@@ -283,6 +283,9 @@ _DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64,
            "BoolStorage": np.bool_}
 
 
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization's, first in a legacy file
+
+
 class _StateDictUnpickler(pickle.Unpickler):
   """Reads a PyTorch state dict's pickle: tensors become _LazyTensors on
   _Storages; anything but tensors and ordered dicts is refused."""
@@ -338,10 +341,14 @@ def read_torch_state_dict(path) -> dict[str, np.ndarray]:
     raise ValueError(f"{path} is in PyTorch's tar format (before 0.4); re-save it with torch.save")
   else:
     with open(path, "rb") as f:
-      for _ in range(3):  # magic number, protocol version, system info
-        pickle.load(f)
+      # magic number, protocol version, system info: plain values, read by
+      # the same refusing unpickler (a plain pickle.load runs any callable)
+      if _StateDictUnpickler(f, storages).load() != _LEGACY_MAGIC:
+        raise ValueError(f"{path} is not a torch.save file (no PyTorch magic number)")
+      for _ in range(2):
+        _StateDictUnpickler(f, storages).load()
       tree = _StateDictUnpickler(f, storages).load()
-      for key in pickle.load(f):
+      for key in _StateDictUnpickler(f, storages).load():
         s = storages[str(key)]
         n = int(np.frombuffer(f.read(8), "<i8")[0])
         s.data = np.frombuffer(f.read(n * s.dtype.itemsize), s.dtype.newbyteorder("<"))
@@ -425,7 +432,8 @@ def check(eval_config) -> None:
   try:
     _converted(path, sha)
   except (ValueError, KeyError, EOFError, OSError, pickle.UnpicklingError, IndexError,
-          StopIteration, zipfile.BadZipFile) as e:
+          StopIteration, zipfile.BadZipFile, TypeError, AttributeError, OverflowError,
+          MemoryError) as e:  # what pickle's opcodes raise on bytes that are not a pickle
     raise errors.ConfigError(
         f"{path} (SHA-256 {sha}) is not a readable FID Inception weights file "
         f"({type(e).__name__}: {str(e)[:200]}). Use torch-fidelity's {WEIGHTS_NAME} "
