@@ -23,8 +23,8 @@ from tests.conftest import toy_config
 # exponential, bounded, the identity of an IPM) with every penalty, Roth et
 # al.'s regulariser in both forms, and PacGAN's packs of 2 (with 8 devices,
 # one pack of each device's two rows), on the toy MLP; and SNGAN's two
-# image families with spectral norm (its power iteration in the step), with
-# and without a gradient penalty. The output penalty is on
+# image families with spectral norm (its power iteration in the step) and a
+# gradient penalty. The output penalty is on
 # (1e-3) wherever it can be: a batch mean like the losses, it is where a
 # per-device mean would show, and off it is a term times 0.
 COMBINATIONS = [("mlp", d, gp, 1e-3, 1) for d in ("js", "kl", "total_variation")
@@ -32,8 +32,7 @@ COMBINATIONS = [("mlp", d, gp, 1e-3, 1) for d in ("js", "kl", "total_variation")
 COMBINATIONS += [("mlp", "wasserstein", "wgan_gp", 1e-3, 1)]
 COMBINATIONS += [("mlp", "kl", "roth", 0.0, 1), ("mlp", "gan", "roth_symmetric", 1e-3, 1)]
 COMBINATIONS += [("mlp", "js", None, 0.0, 2), ("mlp", "wasserstein", "wgan_gp", 0.0, 2)]
-COMBINATIONS += [("resnet", "js", None, 1e-3, 1), ("resnet", "wasserstein", "wgan_gp", 0.0, 1),
-                 ("sndcgan", "kl", "r1", 0.0, 1), ("sndcgan", "gan", None, 1e-3, 1)]
+COMBINATIONS += [("resnet", "wasserstein", "wgan_gp", 0.0, 1), ("sndcgan", "kl", "r1", 1e-3, 1)]
 # The image families' data: 32x32x3 random images (what a step computes does
 # not depend on their content).
 IMAGES = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), np.uint8)
@@ -80,10 +79,19 @@ def one_step(c):
   return params, np.asarray([float(v[0]) for _, v in sorted(metrics.items())])
 
 
+def runs(combination, devices: int, mode: str) -> bool:
+  """Whether the matrix runs ``combination`` in ``mode`` on ``devices``: the
+  image families (compiled for minutes on a CPU) under pmap on 2 devices
+  and mesh on 8, not pmap on 8 as well."""
+  return combination[0] == "mlp" or not (mode == "pmap" and devices == 8)
+
+
 def main(out, modes):
   results = {}
   for combination in COMBINATIONS:
     for mode in modes:
+      if not runs(combination, jax.device_count(), mode):
+        continue
       params, metrics = one_step(config(*combination, mode))
       results[key(*combination, mode) + "/params"] = params
       results[key(*combination, mode) + "/metrics"] = metrics

@@ -179,9 +179,13 @@ def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path)
   for combination in one_step_matrix.COMBINATIONS:
     reference = one_step_matrix.key(*combination, "none")
     for devices, modes in runs.items():
-      for mode in modes:
+      for mode in [m for m in modes if one_step_matrix.runs(combination, devices, m)]:
         got = one_step_matrix.key(*combination, mode)
+        # The image networks' convolutions and spectral norm's sigma are
+        # sums over thousands of terms, whose order differs with the device
+        # count: relative 1e-4 there, 1e-5 for the MLP.
+        rtol = 1e-5 if combination[0] == "mlp" else 1e-4
         for part in ("params", "metrics"):
           np.testing.assert_allclose(results[devices][f"{got}/{part}"],
-                                     results[1][f"{reference}/{part}"], rtol=1e-5, atol=1e-6,
+                                     results[1][f"{reference}/{part}"], rtol=rtol, atol=1e-6,
                                      err_msg=f"{got} on {devices} devices: {part}")

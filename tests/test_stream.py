@@ -100,7 +100,7 @@ def test_streamed_seeds_are_not_vmapped():
 
 
 _PEAK = """
-import json, resource, sys
+import json, sys
 from fgan import loop
 from tests.conftest import overridden
 from configs import base
@@ -110,7 +110,10 @@ overridden(c, {"data.resize": 64, "model.width": 8, "model.critic_width": 8,
                "eval.metrics": False, "eval.estimate_steps": 0, "eval.every_steps": 4,
                "checkpoint.every_steps": 4, "data.in_memory_max_mb": float(sys.argv[2])})
 loop.run(c, sys.argv[1], progress=False)
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+# VmHWM: this process image's peak (ru_maxrss would include the forking
+# parent's resident memory before exec)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"peak_kib": int(hwm.split()[1])}))
 """
 
 
