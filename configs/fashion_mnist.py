@@ -7,8 +7,8 @@ change is the data: Debian's dataset-fashion-mnist, 60,000 training and
 
 Evaluated with the Fashion-MNIST classifier that ships with fgan
 (fgan/evaluation/classifiers/fashion_mnist). Each variant trains as long as
-its MNIST twin; results of every variant on seeds 1-3:
-experiments/results/sweep_fashion_mnist.
+its MNIST twin. Every variant on seeds 1-3: configs/sweep_fashion_mnist.py
+(not yet run).
 """
 
 from configs import mnist

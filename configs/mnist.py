@@ -11,8 +11,8 @@ neyman, squared_hellinger, jeffrey, total_variation, wgan_gp). On a 2-core
 AMD EPYC without AVX-512 an f-divergence variant trains in 1.5 T (T being
 PyTorch eager's time for 3000 steps of the plain DCGAN in the same
 experiments.benchmark run, 333 s there), about 13 minutes with its
-evaluations; results of every variant on seeds 1-3: experiments/results/
-sweep_mnist.
+evaluations. Every variant on seeds 1-3: configs/sweep_mnist.py (not yet
+run: one member takes 13-15 min of a 2-core CPU).
 """
 
 from configs import base
