@@ -22,6 +22,7 @@ import pytest
 
 from fgan import errors
 from fgan import loop
+from fgan.rundir import events
 from fgan.rundir import writers
 from tests.conftest import ROOT
 from tests.conftest import cli_many
@@ -60,12 +61,10 @@ def test_every_spelling_of_a_work_directory_meets_the_same_lock(tmp_path):
     spellings = [str(tmp_path / "runs" / "linkA"),
                  os.path.relpath(run, ROOT),
                  str(tmp_path / "runs" / "A" / ".." / "A")]
-    started = time.time()
     results = cli_many("experiments.run", [
         RING + ["--config.train.num_steps=1000000", f"--workdir={w}"] for w in spellings])
-    assert time.time() - started < 10 + 8  # the server's imports take up to 8 s
     for w, r in zip(spellings, results):
-      assert r.returncode == 2, (w, r.stderr)
+      assert r.returncode == 2 and r.seconds < 10, (w, r.seconds, r.stderr)
       assert f"'pid': {first.pid}" in r.stderr.replace('"', "'"), (w, r.stderr)
       assert "Traceback" not in r.stderr
   finally:
@@ -243,7 +242,7 @@ def test_a_full_disk_anywhere_in_a_run_is_one_message_and_the_rerun_resumes(
         raise full
       return original(*args, **kwargs)
     return failing
-  target = {"samples": (grids, "_draw"), "tensorboard": (writers.summary, "scalar"),
+  target = {"samples": (grids, "_draw"), "tensorboard": (events, "record"),
             "metrics": (writers, "_jsonable"), "summary": (workdir, "write_json")}[where]
   if where == "summary":  # identity files are written first; fail the summary only
     original = workdir.write_json

@@ -29,6 +29,32 @@ def _run_cli(*args, timeout=300):
                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
+
+def test_event_files_hold_the_bytes_tensorboardx_writes(tmp_path, monkeypatch):
+  """fgan's TensorBoard files equal tensorboardX's EventsWriter's for the
+  same scalars, steps and times (file name included), zeros and extremes
+  among them; CRC-32C gives RFC 3720's check value."""
+  from tensorboardX import event_file_writer  # pylint: disable=import-outside-toplevel
+  from tensorboardX import summary  # pylint: disable=import-outside-toplevel
+  from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+  from fgan.rundir import events  # pylint: disable=import-outside-toplevel
+  assert events.crc32c(b"123456789") == 0xE3069283
+  monkeypatch.setattr(time, "time", lambda: 1765000000.25)
+  ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+  ours.mkdir(), theirs.mkdir()
+  scalars = {"critic_loss": 1.5, "zero": 0.0, "tiny": -3.25e-40, "big": 3.4e38,
+             "beyond_float32": -1e39, "eval/frechet": 123.456}
+  writer, reference = events.EventFile(ours), event_file_writer.EventsWriter(str(theirs / "events"))
+  for step in (0, 1, 300, 2 ** 40):
+    writer.write_scalars(step, scalars)
+    for k, v in scalars.items():
+      reference.write_event(event_pb2.Event(summary=summary.scalar(k, v), step=step,
+                                            wall_time=time.time()))
+  writer.close(), reference.close()
+  [a], [b] = list(ours.iterdir()), list(theirs.iterdir())
+  assert a.name == b.name
+  assert a.read_bytes() == b.read_bytes()
+
 def test_run_leaves_its_files(tmp_path):
   summary = loop.run(toy_config(), tmp_path, progress=False)
   for name in ("config.json", "data.json", "run.json", "metrics.jsonl", "summary.json",

@@ -1,9 +1,10 @@
 """Where a run's numbers go: JSON lines (the record) and TensorBoard events.
 
-The events are written synchronously by this process (tensorboardX's event
-file format, no TensorFlow needed; not its background writer thread, which
-blocks for good once a write fails), so a failed write (a full disk) is an
-OSError in the run, which ends it with one message, never a hang.
+The events are written synchronously by this process (fgan.rundir.events:
+TensorBoard's file format, no TensorFlow needed, no background writer
+thread, which would block for good once a write fails), so a failed write (a
+full disk) is an OSError in the run, which ends it with one message, never
+a hang.
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ import json
 import math
 import os
 import pathlib
-import time
-
-from tensorboardX import event_file_writer
-from tensorboardX import summary
-from tensorboardX.proto import event_pb2
 
 from fgan import errors
+from fgan.rundir import events
 
 
 class MetricWriter:
@@ -38,7 +35,7 @@ class MetricWriter:
     if enabled:
       folder = pathlib.Path(workdir) / "tensorboard"
       folder.mkdir(exist_ok=True)
-      self._events = event_file_writer.EventsWriter(str(folder / "events"))
+      self._events = events.EventFile(folder)
 
   def truncate_after(self, step: int) -> None:
     """Drop records past ``step`` (left by a run stopped after its last
@@ -69,11 +66,8 @@ class MetricWriter:
     record.update({k: _jsonable(v) for k, v in metrics.items()})
     with self.path.open("a") as f:
       f.write(json.dumps(record) + "\n")
-    now = time.time()
-    for k, v in record.items():
-      if k != "step" and isinstance(v, float):
-        self._events.write_event(event_pb2.Event(summary=summary.scalar(k, v), step=int(step),
-                                                 wall_time=now))
+    self._events.write_scalars(step, {k: v for k, v in record.items()
+                                      if k != "step" and isinstance(v, float)})
     self._events.flush()
 
   def close(self) -> None:
