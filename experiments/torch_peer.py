@@ -1,6 +1,6 @@
 """The benchmark's PyTorch peer: the same GANs in PyTorch eager (and
 torch.compile), with weights copied from fgan's flax parameters so that both
-compute the same losses on the same batch (checked before timing).
+compute the same outputs on the same batch (checked before timing).
 
 Only experiments.benchmark imports this module, and only when torch is
 installed; fgan itself never needs PyTorch. The loss is the standard GAN's
