@@ -7,7 +7,8 @@ stderr). Nothing touches the XLA backend before the fork.
   python -m tests.cli_server experiments.run < requests.jsonl
 
 Each input line is a JSON object {"args": [...], "cwd": DIR, "env": {...}};
-each output line {"returncode", "stdout", "stderr"}.
+each output line {"returncode", "stdout", "stderr", "seconds"}: seconds from
+the fork to the child's exit, the command line's own time after the imports.
 """
 
 import importlib
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 
 def _child(module, request, out_path, err_path):
@@ -48,13 +50,16 @@ def main(name: str) -> None:
       out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
       open(out_path, "w").close()
       open(err_path, "w").close()
+      started = time.perf_counter()
       pid = os.fork()
       if pid == 0:
         _child(module, request, out_path, err_path)
       _, status = os.waitpid(pid, 0)
       code = os.waitstatus_to_exitcode(status)
+      seconds = time.perf_counter() - started
       with open(out_path) as f, open(err_path) as g:
-        result = {"returncode": code, "stdout": f.read(), "stderr": g.read()}
+        result = {"returncode": code, "stdout": f.read(), "stderr": g.read(),
+                  "seconds": seconds}
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 

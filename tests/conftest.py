@@ -170,9 +170,10 @@ def comparable(records):
 
 
 def cli_many(module: str, invocations, env=None, timeout: float = 600) -> list:
-  """The results (returncode, stdout, stderr) of ``python -m <module> <args>``
-  for each args list of ``invocations``, each in its own process, forked by
-  tests/cli_server.py after the module's imports."""
+  """The results (returncode, stdout, stderr, seconds) of ``python -m
+  <module> <args>`` for each args list of ``invocations``, each in its own
+  process, forked by tests/cli_server.py after the module's imports
+  (seconds: that process's time from the fork to its exit)."""
   requests = "".join(json.dumps({"args": list(a), "cwd": str(ROOT), "env": env or {}}) + "\n"
                      for a in invocations)
   proc = subprocess.run([sys.executable, "-m", "tests.cli_server", module], input=requests,

@@ -158,8 +158,9 @@ def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
 @pytest.mark.slow
 def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path):
   """Every divergence family x gradient penalty kind with the output
-  penalty, and packing (one_step_matrix.COMBINATIONS), under pmap on 2 and 8
-  devices and mesh on 8: one step's parameters and metrics equal those of
+  penalty, and packing (one_step_matrix.COMBINATIONS), under pmap and mesh
+  on 8 devices (SNGAN's image families: pmap on 2, mesh on 8), each as
+  one_step_matrix.runs says: one step's parameters and metrics equal those of
   the step on 1 device (every random draw is made for the global batch;
   pmap once drew WGAN-GP's interpolation weights per device)."""
   from tests import one_step_matrix
