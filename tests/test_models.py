@@ -8,6 +8,7 @@ import pytest
 from fgan import errors
 from fgan import models
 from fgan.models import dcgan
+from fgan.models import initializers
 from fgan.models import kernels
 from fgan.models import spectral
 
@@ -22,6 +23,24 @@ def _scatter_reference(x, w):
         for kx in range(4):
           out[:, 2 * i + ky, 2 * j + kx] += x[:, i, j] @ w[ky, kx]
   return out[:, 1:-1, 1:-1]
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (1, 1, 3, 2), (4, 4, 8, 16)])
+def test_initializers_draw_the_numbers_of_jax_initializers(shape):
+  """Drawn over the flattened shape, the same numbers bit for bit: the
+  families' initialisers, and each distribution and fan mode."""
+  key = jax.random.PRNGKey(7)
+  nn_init = jax.nn.initializers
+  pairs = [(initializers.normal(0.02), nn_init.normal(0.02)),
+           (initializers.lecun_normal(), nn_init.lecun_normal()),
+           (initializers.glorot_uniform(2 ** 0.5), nn_init.variance_scaling(2.0, "fan_avg", "uniform"))]
+  pairs += [(initializers.variance_scaling(0.7, mode, dist), nn_init.variance_scaling(0.7, mode, dist))
+            for mode, dist in (("fan_in", "normal"), ("fan_out", "uniform"),
+                               ("fan_avg", "truncated_normal"))]
+  for ours, theirs in pairs:
+    a, b = np.asarray(ours(key, shape)), np.asarray(theirs(key, shape))
+    assert a.shape == b.shape and a.dtype == b.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("impl", ["xla", "subpixel", "matmul"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import flax.linen as nn
 
+from fgan.models import initializers
 from fgan.models import kernels
 
 # DCGAN (Radford et al. 2016, section 4): "All weights were initialized from
 # a zero-centered Normal distribution with standard deviation 0.02."
-DCGAN_INIT = nn.initializers.normal(0.02)
+DCGAN_INIT = initializers.normal(0.02)
 
 
 class BatchNorm(nn.Module):

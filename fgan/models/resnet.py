@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from fgan import errors
+from fgan.models import initializers
 from fgan.models.layers import BatchNorm
 from fgan.models.spectral import SNConv, SNDense
 
@@ -66,17 +67,13 @@ PLANS = {
 }
 
 
-def _glorot(gain: float):
-  return nn.initializers.variance_scaling(gain * gain, "fan_avg", "uniform")
-
-
 def _conv(features, kernel, norm, gain, name=None):
   """A stride-1 'same' convolution (spectrally normalised for norm
   "spectral")."""
   pad = (kernel - 1) // 2
   layer = SNConv if norm == "spectral" else nn.Conv
   return layer(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
-               kernel_init=_glorot(gain), name=name)
+               kernel_init=initializers.glorot_uniform(gain), name=name)
 
 
 def _upsample(x):
@@ -165,7 +162,8 @@ class ResNetGenerator(nn.Module):
     """Args: z (B, z_dim). Returns: images (B, H, W, C) in [-1, 1]."""
     plan = PLANS[self.image_shape[0]]
     widths = [m * (self.width or plan.generator_width) // 8 for m in plan.generator_widths]
-    x = nn.Dense(plan.bottom * plan.bottom * widths[0], kernel_init=_glorot(1.0))(z)
+    x = nn.Dense(plan.bottom * plan.bottom * widths[0],
+                 kernel_init=initializers.glorot_uniform(1.0))(z)
     x = x.reshape(-1, plan.bottom, plan.bottom, widths[0])
     for features in widths[1:]:
       x = UpBlock(features, self.axis_name)(x)
@@ -195,7 +193,7 @@ class ResNetCritic(nn.Module):
       x = DownBlock(features, down, optimized=i == 0, norm=self.norm)(x)
     x = jnp.sum(nn.relu(x), axis=(1, 2))
     dense = SNDense if self.norm == "spectral" else nn.Dense
-    return dense(1, kernel_init=_glorot(1.0))(x)
+    return dense(1, kernel_init=initializers.glorot_uniform(1.0))(x)
 
 
 def fields() -> ml_collections.ConfigDict:

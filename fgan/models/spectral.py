@@ -26,6 +26,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from fgan.models import initializers
+
 COLLECTION = "spectral"
 EPSILON = 1e-12  # torch.nn.utils.spectral_norm's eps
 
@@ -94,7 +96,7 @@ class SNConv(nn.Module):
   strides: Sequence[int] = (1, 1)
   padding: Sequence[Sequence[int]] = ((0, 0), (0, 0))
   use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  kernel_init: nn.initializers.Initializer = initializers.lecun_normal()
   conv: object = jax.lax.conv_general_dilated
 
   @nn.compact
@@ -120,7 +122,7 @@ class SNDense(nn.Module):
 
   features: int
   use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  kernel_init: nn.initializers.Initializer = initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x):
