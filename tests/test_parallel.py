@@ -77,16 +77,17 @@ def single(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["pmap", "mesh"])
-def test_eight_devices_equal_one_device(single, tmp_path, mode):
-  _run(tmp_path, "--config.train.num_steps=8", f"--config.parallel.mode={mode}",
+def test_eight_devices_under_a_mesh_equal_one_device(single, tmp_path):
+  _run(tmp_path, "--config.train.num_steps=8", "--config.parallel.mode=mesh",
        "--config.parallel.num_devices=8", devices=8)
   _assert_close(_params(tmp_path, 8), _params(single, 8))
 
 
 @pytest.mark.slow
-def test_checkpoint_from_eight_devices_resumes_on_one(single, tmp_path):
-  _run(tmp_path, "--config.train.num_steps=4", "--config.parallel.mode=pmap", devices=8)
+def test_eight_devices_under_pmap_equal_one_device_and_resume_on_one(single, tmp_path):
+  _run(tmp_path, "--config.train.num_steps=4", "--config.parallel.mode=pmap",
+       "--config.parallel.num_devices=8", devices=8)
+  _assert_close(_params(tmp_path, 4), _params(single, 4))
   out = _run(tmp_path, "--config.train.num_steps=8")
   assert "resuming from checkpoint 4" in out
   _assert_close(_params(tmp_path, 8), _params(single, 8))
@@ -157,7 +158,7 @@ def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
 
 @pytest.mark.slow
 def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path):
-  """Every divergence family x gradient penalty kind with the output
+  """Each divergence family and each gradient penalty kind with the output
   penalty, and packing (one_step_matrix.COMBINATIONS), under pmap and mesh
   on 8 devices (SNGAN's image families: pmap on 2, mesh on 8), each as
   one_step_matrix.runs says: one step's parameters and metrics equal those of

@@ -106,6 +106,7 @@ from tests.conftest import overridden
 from configs import base
 c = base.get_base_config()
 overridden(c, {"data.resize": 64, "model.width": 8, "model.critic_width": 8,
+               "model.generator_extra_convs": 0, "model.critic_extra_convs": 0,
                "train.num_steps": 4, "train.batch_size": 16, "train.log_every": 2,
                "eval.metrics": False, "eval.estimate_steps": 0, "eval.every_steps": 4,
                "checkpoint.every_steps": 4, "data.in_memory_max_mb": float(sys.argv[2])})
