@@ -26,20 +26,19 @@ import jax.numpy as jnp
 _TRUNCATED_STD = .87962566103423978
 
 
+# Standard draws of n numbers: N(0, 1), N(0, 1) truncated to (-2, 2), and
+# uniform over [-1, 1).
+_DRAWS = {
+    "normal": lambda key, n, dtype: jax.random.normal(key, n, dtype),
+    "truncated_normal": lambda key, n, dtype: jax.random.truncated_normal(key, -2, 2, n, dtype),
+    "uniform": lambda key, n, dtype: jax.random.uniform(key, n, dtype, -1),
+}
+
+
 def _draw(distribution: str, key, shape, dtype):
-  """Standard draws of ``shape`` made over prod(shape) and reshaped:
-  "normal", "truncated_normal" (to (-2, 2)) or "uniform" (over [-1, 1))."""
-  n = (math.prod(shape),)
-  if distribution == "normal":
-    flat = jax.random.normal(key, n, dtype)
-  elif distribution == "truncated_normal":
-    flat = jax.random.truncated_normal(key, -2, 2, n, dtype)
-  elif distribution == "uniform":
-    flat = jax.random.uniform(key, n, dtype, -1)
-  else:
-    raise ValueError(f"unknown distribution {distribution!r}: normal, truncated_normal "
-                     "or uniform")
-  return flat.reshape(shape)
+  """A standard draw (``_DRAWS``) of ``shape``, made over prod(shape) and
+  reshaped."""
+  return _DRAWS[distribution](key, (math.prod(shape),), dtype).reshape(shape)
 
 
 def normal(stddev: float = 1e-2):
@@ -77,6 +76,8 @@ def variance_scaling(scale: float, mode: str, distribution: str):
   """
   if mode not in ("fan_in", "fan_out", "fan_avg"):
     raise ValueError(f"unknown mode {mode!r}: fan_in, fan_out or fan_avg")
+  if distribution not in _DRAWS:
+    raise ValueError(f"unknown distribution {distribution!r}: {', '.join(_DRAWS)}")
 
   def init(key, shape, dtype=jnp.float32):
     shape = tuple(shape)
