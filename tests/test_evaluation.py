@@ -116,19 +116,24 @@ def test_shipped_mnist_classifier_reads_real_digits():
   assert (classifier.SHIPPED / "mnist" / "params.msgpack").stat().st_size < 1 << 20
 
 
-def test_fashion_mnist_runs_use_the_shipped_classifier_and_train_none(tmp_path, monkeypatch):
-  """Every machine measures Fashion-MNIST in the shipped network's feature
-  space: its file's checksum, no training on first use."""
+@pytest.mark.parametrize("resize,folder", [(0, "fashion_mnist"), (32, "fashion_mnist-32px")])
+def test_fashion_mnist_runs_use_the_shipped_classifier_and_train_none(tmp_path, monkeypatch,
+                                                                      resize, folder):
+  """Every machine measures Fashion-MNIST, as it is and resized to 32x32,
+  in the shipped network's feature space: its file's checksum, no training
+  on first use."""
   fashion_fixture(tmp_path, monkeypatch, n=256)
   def no_training(*args, **kwargs):
     raise AssertionError("a classifier was trained")
   monkeypatch.setattr(classifier, "train_classifier", no_training)
-  config = data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path))
+  config = data_config(name="fashion_mnist", source="offline", idx_dir=str(tmp_path),
+                       resize=resize)
   clf = classifier.load_classifier(config)
-  meta = json.loads((classifier.SHIPPED / "fashion_mnist" / "meta.json").read_text())
+  meta = json.loads((classifier.SHIPPED / folder / "meta.json").read_text())
   assert clf.source == "shipped with fgan" and clf.sha256 == meta["sha256"]
+  assert meta["shape"] == [resize or 28, resize or 28, 1]
   assert meta["sha256"] == hashlib.sha256(
-      (classifier.SHIPPED / "fashion_mnist" / "params.msgpack").read_bytes()).hexdigest()
+      (classifier.SHIPPED / folder / "params.msgpack").read_bytes()).hexdigest()
 
 
 def test_classifier_trains_caches_and_a_damaged_cache_is_retrained(capsys):
