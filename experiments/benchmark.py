@@ -67,8 +67,11 @@ critic and one generator step per iteration.
 
 import dataclasses
 import importlib
+import multiprocessing
 import time
+import traceback
 import types
+import warnings
 
 from absl import app
 from absl import flags
@@ -228,7 +231,10 @@ def dcgan64_config(batch: int):
 
 class Peer:
   """experiments.torch_peer on CUDA when jax runs on a GPU and torch sees
-  one, else on the CPU with --torch_threads threads."""
+  one, else on the CPU with --torch_threads threads, in a process of its own
+  there (``forked``): trained in fgan's process, PyTorch slowed fgan's later
+  steps (the ResNet section's several-fold, with half the CPU time in the
+  kernel)."""
 
   def __init__(self, torch, module):
     self.torch, self.lib = torch, module
@@ -236,7 +242,8 @@ class Peer:
     self.device = torch.device("cuda" if gpu else "cpu")
     if not gpu:
       torch.set_num_threads(_THREADS.value or torch.get_num_threads())
-    where = (torch.cuda.get_device_name() if gpu else f"{torch.get_num_threads()} threads")
+    where = (torch.cuda.get_device_name() if gpu else f"{torch.get_num_threads()} threads, "
+             "in a forked process")
     print(f"peer: torch {torch.__version__} on {where}; TF32 matmul "
           f"{torch.backends.cuda.matmul.allow_tf32}, TF32 convolutions "
           f"{torch.backends.cudnn.allow_tf32} (its defaults)", flush=True)
@@ -246,13 +253,11 @@ class Peer:
     t = self.torch.from_numpy(np.array(x))
     return (t.permute(0, 3, 1, 2).contiguous() if images else t).to(self.device)
 
-  def same_outputs(self, config, dataset, g_torch, d_torch, images: bool) -> float:
-    """Largest difference between fgan's and the peer's generated images and
-    critic outputs (on a real and the generated batch) on the same weights,
-    real batch and latents, relative to the largest magnitude of each, both
-    at full float32 precision (no TF32). Outputs, not losses: a loss that
-    is a difference of large terms (sum-pooled critic outputs) cancels."""
-    torch = self.torch
+  @staticmethod
+  def fgan_outputs(config, dataset) -> dict:
+    """fgan's side of the check, at full float32 precision: its initial
+    weights, a real batch and latents, and its generated images and critic
+    outputs on them (numpy)."""
     g, d = models.build(config.model, dataset.shape)
     state = train.create_state(config, g, d, dataset.shape)
     key_real, key_z = jax.random.split(jax.random.PRNGKey(1))
@@ -261,9 +266,20 @@ class Peer:
       z = jax.random.normal(key_z, (config.train.batch_size, config.model.z_dim))
       v = lambda x: d.apply(state.d_params, x)[:, 0]
       fake = train.generate(g, state.g_params, z, dataset.shape)
-      ours = [fake, v(real), v(fake)]
-    g_torch.load_flax(jax.device_get(state.g_params))
-    d_torch.load_flax(jax.device_get(state.d_params))
+      outputs = [fake, v(real), v(fake)]
+    return jax.device_get({"g": state.g_params, "d": state.d_params, "real": real, "z": z,
+                           "outputs": outputs})
+
+  def same_outputs(self, ours: dict, g_torch, d_torch, images: bool) -> float:
+    """Largest difference between fgan's generated images and critic outputs
+    (``fgan_outputs``: on a real and the generated batch) and the peer's on
+    the same weights, real batch and latents, relative to the largest
+    magnitude of each, the peer also at full float32 precision (no TF32).
+    Outputs, not losses: a loss that is a difference of large terms
+    (sum-pooled critic outputs) cancels."""
+    torch = self.torch
+    g_torch.load_flax(ours["g"])
+    d_torch.load_flax(ours["d"])
     g_torch.to(self.device), d_torch.to(self.device)
     normalised = [m for m in d_torch.modules() if hasattr(m, "weight_u")]
     for m in normalised:  # the stored u, v, as fgan's forward uses them
@@ -272,21 +288,29 @@ class Peer:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
       with torch.no_grad():
-        fake_t = g_torch(self.tensor(z))
+        fake_t = g_torch(self.tensor(ours["z"]))
         theirs = [fake_t.permute(0, 2, 3, 1) if images else fake_t,
-                  d_torch(self.tensor(real, images)), d_torch(fake_t)]
+                  d_torch(self.tensor(ours["real"], images)), d_torch(fake_t)]
     finally:
       torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags_
       for m in normalised:
         m.train()
     return max(float(np.max(np.abs(np.asarray(a).reshape(-1) - b.cpu().numpy().reshape(-1)))
-                     / np.max(np.abs(np.asarray(a)))) for a, b in zip(ours, theirs))
+                     / np.max(np.abs(np.asarray(a)))) for a, b in zip(ours["outputs"], theirs))
 
-  def timers(self, label, config, dataset, make_nets, sample_real, images: bool,
+  def timers(self, label, config, dataset, make_nets, make_sampler, images: bool,
              compiled: bool = False) -> dict:
     """Check equal outputs (printed), then {"peer": eager timer} and with
-    ``compiled`` {"compiled": torch.compile timer}, each run once."""
-    diff = self.same_outputs(config, dataset, *make_nets(), images)
+    ``compiled`` {"compiled": torch.compile timer}, each run once; on a CPU
+    they run in a forked process (``forked``). ``make_nets`` and
+    ``make_sampler`` make the torch networks and the real-batch sampler
+    where the peer runs."""
+    ours = self.fgan_outputs(config, dataset)
+    build = lambda: self._timers(label, config, ours, make_nets, make_sampler(), images, compiled)
+    return build() if self.device.type == "cuda" else forked(build)
+
+  def _timers(self, label, config, ours, make_nets, sample_real, images, compiled) -> dict:
+    diff = self.same_outputs(ours, *make_nets(), images)
     status = "same" if diff < 1e-4 else "DIFFERENT"
     print(f"{label}: fgan and PyTorch outputs on the same weights and batch: {status} "
           f"(largest relative difference {diff:.1e})", flush=True)
@@ -328,6 +352,50 @@ class Peer:
     trainer.step()
     trainer.throughput(0)
     return trainer.throughput
+
+
+def forked(build) -> dict:
+  """``build()``'s {name: timer(seconds) -> rate}, made and run in a forked
+  child process (fork: ``build`` is a closure over the section's networks
+  and data, which need not be picklable; the child touches no jax): each
+  returned timer asks the child to run its timer and waits for the rate, so
+  the two frameworks still take turns, but neither runs in the other's
+  process (threads, memory). The child is daemonic: it ends with this
+  process, or when the pipe closes.
+
+  Raises:
+    RuntimeError: with the child's traceback, where ``build`` failed.
+  """
+  ctx = multiprocessing.get_context("fork")
+  ours, theirs = ctx.Pipe()
+
+  def serve():
+    try:
+      timers = build()
+    except BaseException:  # pylint: disable=broad-except
+      theirs.send(("error", traceback.format_exc()))
+      return
+    theirs.send(("ok", sorted(timers)))
+    while True:
+      try:
+        name, seconds = theirs.recv()
+      except EOFError:
+        return
+      theirs.send(timers[name](seconds))
+
+  with warnings.catch_warnings():  # jax's warning that a fork may deadlock a child using jax
+    warnings.filterwarnings("ignore", "os.fork")
+    ctx.Process(target=serve, daemon=True).start()
+  status, names = ours.recv()
+  if status == "error":
+    raise RuntimeError(f"the PyTorch peer failed:\n{names}")
+
+  def remote(name):
+    def timer(seconds: float) -> float:
+      ours.send((name, seconds))
+      return ours.recv()
+    return timer
+  return {name: remote(name) for name in names}
 
 
 def make_peer():
@@ -411,8 +479,8 @@ def section_toy(ctx: Context) -> None:
     if peer:
       nets = lambda c=c, hidden=hidden: (peer.lib.MLP(c.model.z_dim, hidden, 2),
                                          peer.lib.MLP(2, hidden, 1))
-      timers |= peer.timers(label, c, dataset, nets, peer.lib.ring8_sampler(peer.device),
-                            False)
+      timers |= peer.timers(label, c, dataset, nets,
+                            lambda: peer.lib.ring8_sampler(peer.device), False)
     rates = interleaved(timers, ctx.seconds, ctx.rounds)
     report(label, rates["one"], timers["one"].info, ctx.peak, 256)
     report(label, rates["many"], timers["many"].info, ctx.peak, 256, n)
@@ -426,7 +494,7 @@ def section_dcgan(ctx: Context) -> None:
   seeds vmapped with each conv_impl against one seed."""
   peer = ctx.peer
   dataset = data.load(dcgan_config(64).data)
-  sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device) if peer else None
+  sampler = lambda: peer.lib.image_sampler(dataset.arrays["images"], peer.device)
   for batch in (64, 256):
     c = dcgan_config(batch)
     label = f"DCGAN 28x28 batch {batch}"
@@ -465,7 +533,7 @@ def section_budget(ctx: Context) -> None:
     return
   reference = dcgan_config(64)
   dataset = data.load(reference.data)
-  sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
+  sampler = lambda: peer.lib.image_sampler(dataset.arrays["images"], peer.device)
   nets = lambda: (peer.lib.DCGANGenerator(), peer.lib.DCGANCritic())
   timers = peer.timers("budget: DCGAN 28x28 batch 64", reference, dataset, nets, sampler, True)
   configs = {name: load_config(name) for name in _BUDGET_CONFIGS.value or mnist_configs()}
@@ -494,7 +562,7 @@ def section_dcgan64(ctx: Context) -> None:
     variant.compute.conv_impl = impl
     timers[impl] = train_timer(variant, 1, dataset=dataset)
   if peer:
-    sampler = peer.lib.image_sampler(dataset.arrays["images"], peer.device)
+    sampler = lambda: peer.lib.image_sampler(dataset.arrays["images"], peer.device)
     nets = lambda: (peer.lib.DCGANGenerator(dataset.shape, 100),
                     peer.lib.DCGANCritic(dataset.shape, norm="batch"))
     timers |= peer.timers(label, c, dataset, nets, sampler, True, compiled=True)
@@ -565,7 +633,7 @@ def _network_section(ctx: Context, name: str) -> None:
                                lib.ResNetCritic(shape)),
             "sndcgan": lambda: (lib.SNDCGANGenerator(shape, c.model.z_dim),
                                 lib.SNDCGANCritic(shape))}[name]
-    sampler = lib.image_sampler(dataset.arrays["images"], peer.device)
+    sampler = lambda: lib.image_sampler(dataset.arrays["images"], peer.device)
     timers |= peer.timers(label, c, dataset, nets, sampler, True, compiled=True)
   rates = interleaved(timers, ctx.seconds, ctx.rounds)
   report(label, rates["one"], timers["one"].info, ctx.peak, 64)

@@ -1,4 +1,9 @@
-"""The benchmark's fgan timer and FLOP count, without PyTorch."""
+"""The benchmark's fgan timer and FLOP count, and its forked peer process,
+without PyTorch."""
+
+import os
+
+import pytest
 
 from experiments import benchmark
 
@@ -24,3 +29,18 @@ def test_budget_section_times_every_mnist_config_by_default():
   assert names[0] == "js_mnist" and "mnist:wgan_gp" in names and len(names) == 11
   configs = [benchmark.load_config(n) for n in names]
   assert configs[0].model.generator_extra_convs == 2 and configs[-1].divergence == "wasserstein"
+
+
+def test_forked_timers_run_in_another_process_and_report_its_failure():
+  """The peer's timers are made and run in a child process (os.getpid()
+  there is not ours), each call answered in turn; a failure to make them is
+  a RuntimeError carrying the child's traceback."""
+  calls = []
+  timers = benchmark.forked(lambda: {"pid": lambda seconds: float(os.getpid()) + seconds,
+                                     "calls": lambda seconds: float(len(calls.append(1) or calls))})
+  assert sorted(timers) == ["calls", "pid"]
+  child = timers["pid"](0.0)
+  assert child != os.getpid() and timers["pid"](0.5) == child + 0.5
+  assert [timers["calls"](0.0) for _ in range(3)] == [1.0, 2.0, 3.0] and not calls
+  with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+    benchmark.forked(lambda: {"x": 1 / 0})
