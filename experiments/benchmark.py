@@ -56,7 +56,8 @@ N) / (one-seed iterations/s): above 1, vmapping them is faster.
 
 The peer (when torch is installed; skipped with a note otherwise): the same
 networks in PyTorch eager (experiments/torch_peer.py, --torch_threads
-threads on CPUs, CUDA when fgan runs on a GPU and torch sees one), weights
+threads on CPUs in a forked process of its own, CUDA when fgan runs on a GPU
+and torch sees one), weights
 copied from fgan's, and first a check, at full float32 precision on both
 sides, that both generate the same images and give the same critic outputs
 on the same weights and batch. Both frameworks are then timed at their default
