@@ -89,13 +89,19 @@ def test_a_second_run_through_a_symbolic_link_is_refused_in_process(tmp_path):
     held.unlock()
 
 
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+  """An uninterrupted 40-step toy run, steps_per_call 1."""
+  workdir = tmp_path_factory.mktemp("straight")
+  loop.run(toy_config(steps=40), workdir, progress=False)
+  return workdir
+
+
 @pytest.mark.parametrize("k", [3, 7, 0])
-def test_steps_per_call_never_overshoots_and_changes_no_result(tmp_path, k):
+def test_steps_per_call_never_overshoots_and_changes_no_result(tmp_path, straight, k):
   """A 40-step run resumed at step 13, under steps_per_call 1, 3, 7 and 0
   (automatic), ends at step 40 with the parameters and records of the
   uninterrupted steps_per_call = 1 run, bitwise."""
-  straight = tmp_path / "straight"
-  loop.run(toy_config(steps=40), straight, progress=False)
   run = tmp_path / f"k{k}"
   first = loop.run(toy_config(steps=13, **{"compute.steps_per_call": k}), run, progress=False)
   assert first["step"] == 13 and writers.read_metrics(run)[-1]["step"] == 13

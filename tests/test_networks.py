@@ -202,7 +202,9 @@ def test_the_sngan_presets_validate_and_train_on_a_prepared_dataset(preset, fixt
   """configs/cifar10.py and stl10.py as they are, but for the dataset (a
   TFDS fixture of the same shape: 32x32, and 96x96 resized to 48 with an
   unlabelled split), validate with the Inception weights in place; 10 steps
-  at reduced widths and batch train with every other setting kept."""
+  at reduced widths and batch and one critic update a step train with every
+  other setting kept (the preset's 5 updates are one update unrolled 5 times,
+  each compiled; n_critic above 1 is tested on the toy networks)."""
   import importlib  # pylint: disable=import-outside-toplevel
   from fgan import loop, validation  # pylint: disable=import-outside-toplevel
   from fgan.rundir import writers  # pylint: disable=import-outside-toplevel
@@ -217,7 +219,7 @@ def test_the_sngan_presets_validate_and_train_on_a_prepared_dataset(preset, fixt
   c.eval.inception_weights = str(tmp_path / "weights.pth")
   validation.validate(c)
   c.model.width, c.model.critic_width = 16, 16
-  c.train.batch_size, c.train.num_steps, c.train.log_every = 4, 10, 5
+  c.train.batch_size, c.train.num_steps, c.train.log_every, c.train.n_critic = 4, 10, 5, 1
   c.eval.metrics, c.eval.estimate_steps, c.eval.every_steps = False, 0, 10
   loop.run(c, tmp_path / "run", progress=False)
   records = writers.read_metrics(tmp_path / "run")

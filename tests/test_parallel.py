@@ -166,17 +166,14 @@ def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path)
   pmap once drew WGAN-GP's interpolation weights per device)."""
   from tests import one_step_matrix
   runs = {1: ["none"], 2: ["pmap"], 8: ["pmap", "mesh"]}
-  procs = {}
-  for devices, modes in runs.items():  # concurrently: each is mostly compilation
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-               JAX_PLATFORMS="cpu")
-    procs[devices] = subprocess.Popen(
-        [sys.executable, "-m", "tests.one_step_matrix", str(tmp_path / f"{devices}.npz"), *modes],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   results = {}
-  for devices, proc in procs.items():
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err[-3000:]
+  for devices, modes in runs.items():  # in turn: the later ones find the networks'
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               JAX_PLATFORMS="cpu")  # initialisation compiled in the session's XLA cache
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.one_step_matrix", str(tmp_path / f"{devices}.npz"), *modes],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     results[devices] = dict(np.load(tmp_path / f"{devices}.npz"))
   for combination in one_step_matrix.COMBINATIONS:
     reference = one_step_matrix.key(*combination, "none")
