@@ -240,9 +240,8 @@ def dcgan64_config(batch: int):
 class Peer:
   """experiments.torch_peer on CUDA when jax runs on a GPU and torch sees
   one, else on the CPU with --torch_threads threads, in a process of its own
-  there (``forked``): trained in fgan's process, PyTorch slowed fgan's later
-  steps (the ResNet section's several-fold, with half the CPU time in the
-  kernel)."""
+  there (``forked``), so that neither framework's threads and memory are in
+  the other's process while it is timed."""
 
   def __init__(self, torch, module):
     self.torch, self.lib = torch, module
