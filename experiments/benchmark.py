@@ -420,11 +420,17 @@ def make_peer():
   return Peer(torch, torch_peer)
 
 
+def _rate(rate: float) -> str:
+  """An iterations/s figure: two decimals, three significant digits below 1
+  (a ResNet step on a CPU runs 0.03 it/s)."""
+  return f"{rate:.2f}" if rate >= 1 else f"{rate:.3g}"
+
+
 def report(label: str, rate: float, info: dict, peak: float | None, batch: int,
            seeds: int = 1) -> None:
   gflops = rate * info["gflop_per_iteration"]
   share = f", {100 * gflops / peak:.0f}% of peak" if peak else ""
-  print(f"{label}: {rate:.2f} it/s ({seeds} seed{'s' * (seeds > 1)}), "
+  print(f"{label}: {_rate(rate)} it/s ({seeds} seed{'s' * (seeds > 1)}), "
         f"{rate * batch * seeds:.0f} images/s, "
         f"{info['gflop_per_iteration']:.2f} GFLOP/it, {gflops:.0f} GFLOP/s{share}; "
         f"first step {info['first_step_s']:.1f} s, {info['steps_per_call']} steps per call",
@@ -434,7 +440,7 @@ def report(label: str, rate: float, info: dict, peak: float | None, batch: int,
 def print_peer(label: str, rates: dict, ours: str = "one") -> None:
   for name, what in (("peer", "PyTorch eager"), ("compiled", "PyTorch torch.compile")):
     if name in rates:
-      print(f"{label}: {what} {rates[name]:.2f} it/s; fgan / {what} = "
+      print(f"{label}: {what} {_rate(rates[name])} it/s; fgan / {what} = "
             f"{rates[ours] / rates[name]:.2f}x", flush=True)
 
 
