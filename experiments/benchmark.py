@@ -138,9 +138,10 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
   GFLOP per step (XLA's cost analysis) and the time to the first step
   (compilation included). Calls are dispatched asynchronously, at most two
   in flight (one running while the next is dispatched). Each call runs the
-  resolved compute.steps_per_call steps, as fgan.loop does, with the data fgan.loop.data_feed hands it (a
-  streamed dataset: each call's batches, read ahead on the host); rates are
-  per step. ``dataset``: config.data already loaded."""
+  resolved compute.steps_per_call steps, as fgan.loop does, with the data
+  fgan.loop.data_feed hands it (a streamed dataset: each call's batches,
+  read ahead on the host); rates are per step. ``dataset``: config.data
+  already loaded."""
   if dataset is None:
     dataset = data.load(config.data)
   resolved = compute.resolve(config.compute, num_seeds)
