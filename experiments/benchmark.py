@@ -169,9 +169,8 @@ def train_timer(config, num_seeds: int = 1, min_iterations: int = 3, dataset=Non
     while time.perf_counter() - t < seconds or count < min_iterations:
       state, metrics = runner(state, next(feed), k)
       # At most two calls in flight: the clock is read after the previous
-      # call finished, not after its dispatch (an unbounded queue of
-      # asynchronously dispatched calls ran on for minutes past ``seconds``
-      # where one call takes tens of seconds).
+      # call finished, not after its dispatch, so the timer stops within
+      # one call of ``seconds`` however long a call takes.
       jax.block_until_ready(previous)
       previous = metrics
       count += 1
