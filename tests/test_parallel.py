@@ -5,7 +5,6 @@ processes joined by jax.distributed on localhost with gloo collectives.
 """
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from fgan.rundir import checkpoint
 from fgan import data
 from fgan import models
 from fgan import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, device_env
 
 # A DCGAN with batch norm in both networks, so synchronised statistics matter.
 # Kept small: Adam's first steps move each parameter by about +-lr whatever the
@@ -41,8 +40,7 @@ ARGS = ["--config=configs/js_mnist.py", "--config.model.width=8",
 
 
 def _run(workdir, *args, devices=1, extra_env=None, wait=True):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             JAX_PLATFORMS="cpu", **(extra_env or {}))
+  env = device_env(devices, **(extra_env or {}))
   cmd = [sys.executable, "-m", "experiments.run", *ARGS, *args, f"--workdir={workdir}"]
   proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
@@ -137,7 +135,7 @@ def test_two_processes_streaming_their_own_rows_equal_one_in_memory(single, tmp_
 
 
 def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  env = device_env(8)
   out = subprocess.run([sys.executable, "-m", "experiments.run", *ARGS,
                         "--config.train.batch_size=36", "--config.data.shards=1",
                         "--config.parallel.mode=pmap", f"--workdir={tmp_path}"],
@@ -168,8 +166,7 @@ def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path)
   runs = {1: ["none"], 2: ["pmap"], 8: ["pmap", "mesh"]}
   results = {}
   for devices, modes in runs.items():  # in turn: the later ones find the networks'
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-               JAX_PLATFORMS="cpu")  # initialisation compiled in the session's XLA cache
+    env = device_env(devices)  # initialisation compiled in the session's XLA cache
     proc = subprocess.run(
         [sys.executable, "-m", "tests.one_step_matrix", str(tmp_path / f"{devices}.npz"), *modes],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
