@@ -43,12 +43,11 @@ def main(argv):
   if _CHILD.value:
     print("RESULT " + json.dumps(measure(_MODE.value, _BATCH.value, _STEPS.value)))
     return
+  from fgan import parallel  # pylint: disable=import-outside-toplevel
   base = None
   print(f"mode={_MODE.value} global batch={_BATCH.value} steps={_STEPS.value}")
   for n in _DEVICES.value:
-    env = dict(os.environ)
-    if _SIMULATE.value:
-      env.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
+    env = parallel.simulated_devices_env(n) if _SIMULATE.value else dict(os.environ)
     out = subprocess.run([sys.executable, "-m", "experiments.benchmark_parallel", "--child=1",
                           f"--mode={_MODE.value}", f"--batch_size={_BATCH.value}",
                           f"--steps={_STEPS.value}"], env=env, capture_output=True,

@@ -31,6 +31,25 @@ from fgan import errors
 from fgan import models
 from fgan import train
 
+
+def simulated_devices_env(devices: int, **extra) -> dict:
+  """The environment for a subprocess that sees ``devices`` simulated CPU
+  devices. XLA reads it before jax is imported, so it only works for a new
+  process.
+
+  Args:
+    devices: the device count (XLA's --xla_force_host_platform_device_count).
+    **extra: further variables to set.
+
+  Returns:
+    os.environ with ``extra`` and JAX_PLATFORMS=cpu set. The caller's own
+    XLA_FLAGS are kept and the device count is appended, so a run under
+    e.g. --xla_cpu_max_isa=AVX2 passes that on to its subprocesses.
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  return dict(os.environ, JAX_PLATFORMS="cpu", **extra,
+              XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={devices}".strip())
+
 AXIS = "batch"
 MODES = ("none", "pmap", "mesh")
 

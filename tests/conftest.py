@@ -33,16 +33,6 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository: cwd of subprocesses
 
 
-def device_env(devices: int, **extra) -> dict:
-  """The environment of a subprocess with ``devices`` simulated CPU devices:
-  this one's, its XLA_FLAGS kept (a suite run with
-  ``XLA_FLAGS=--xla_cpu_max_isa=AVX2`` tests AVX2 code there too) and the
-  device count added."""
-  flags = os.environ.get("XLA_FLAGS", "")
-  return dict(os.environ, JAX_PLATFORMS="cpu", **extra,
-              XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={devices}".strip())
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _data_cache(tmp_path_factory):
   os.environ.setdefault("FGAN_DATA_DIR", str(tmp_path_factory.mktemp("fgan_data")))

@@ -17,8 +17,9 @@ import pytest
 from fgan.rundir import checkpoint
 from fgan import data
 from fgan import models
+from fgan import parallel
 from fgan import train
-from tests.conftest import ROOT, device_env
+from tests.conftest import ROOT
 
 # A DCGAN with batch norm in both networks, so synchronised statistics matter.
 # Kept small: Adam's first steps move each parameter by about +-lr whatever the
@@ -40,7 +41,7 @@ ARGS = ["--config=configs/js_mnist.py", "--config.model.width=8",
 
 
 def _run(workdir, *args, devices=1, extra_env=None, wait=True):
-  env = device_env(devices, **(extra_env or {}))
+  env = parallel.simulated_devices_env(devices, **(extra_env or {}))
   cmd = [sys.executable, "-m", "experiments.run", *ARGS, *args, f"--workdir={workdir}"]
   proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
@@ -135,7 +136,7 @@ def test_two_processes_streaming_their_own_rows_equal_one_in_memory(single, tmp_
 
 
 def test_batch_not_divisible_by_devices_is_an_error(tmp_path):
-  env = device_env(8)
+  env = parallel.simulated_devices_env(8)
   out = subprocess.run([sys.executable, "-m", "experiments.run", *ARGS,
                         "--config.train.batch_size=36", "--config.data.shards=1",
                         "--config.parallel.mode=pmap", f"--workdir={tmp_path}"],
@@ -166,7 +167,7 @@ def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path)
   runs = {1: ["none"], 2: ["pmap"], 8: ["pmap", "mesh"]}
   results = {}
   for devices, modes in runs.items():  # in turn: the later ones find the networks'
-    env = device_env(devices)  # initialisation compiled in the session's XLA cache
+    env = parallel.simulated_devices_env(devices)  # initialisation compiled in the session's XLA cache
     proc = subprocess.run(
         [sys.executable, "-m", "tests.one_step_matrix", str(tmp_path / f"{devices}.npz"), *modes],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
