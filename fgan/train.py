@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from fgan import losses
+from fgan import models
 from fgan import optimizers
 from fgan.models import spectral
 
@@ -100,10 +101,9 @@ def create_state(config, generator, critic, data_shape) -> TrainState:
     The TrainState at step 0.
   """
   kg, kd = jax.random.split(stream_key(config.seed, "init"))
-  z = jnp.zeros((2, config.model.z_dim))
-  g_params = generator.init(kg, z)
+  g_params = models.initialize(generator, kg, (2, config.model.z_dim))
   packed = losses.packed_shape(data_shape, config.critic_pack)  # the critic's examples
-  d_params = critic.init(kd, jnp.zeros((2,) + packed))
+  d_params = models.initialize(critic, kd, (2,) + packed)
   g_opt, d_opt = optimizers.make(config)
   return TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
                     g_ema_params=jax.tree.map(jnp.copy, g_params),

@@ -43,6 +43,20 @@ def test_initializers_draw_the_numbers_of_jax_initializers(shape):
     np.testing.assert_array_equal(a, b)
 
 
+def test_initialize_gives_init_on_zeros_bit_for_bit():
+  """models.initialize (no layer evaluated) gives the variables module.init
+  computes on a zero batch: parameters, batch norm statistics and spectral
+  norm's power-iteration vectors, for a generator and a critic."""
+  model, shape = models.config("dcgan", width=4, critic_width=4, critic_norm="spectral"), (28, 28, 1)
+  generator, critic = models.build(model, shape)
+  for module, batch in ((generator, (2, model.z_dim)), (critic, (2,) + shape)):
+    key = jax.random.PRNGKey(3)
+    lazy, eager = models.initialize(module, key, batch), module.init(key, jnp.zeros(batch))
+    assert jax.tree.structure(lazy) == jax.tree.structure(eager)
+    for a, b in zip(jax.tree.leaves(lazy), jax.tree.leaves(eager)):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 @pytest.mark.parametrize("impl", ["xla", "subpixel", "matmul"])
 @pytest.mark.parametrize("c_out", [2, 8])  # subpixel takes XLA's form for <= 4 channels
 def test_conv_transpose_matches_scatter_definition(impl, c_out):

@@ -38,6 +38,7 @@ import numpy as np
 import optax
 
 from fgan import data
+from fgan import models
 from fgan.data import cache
 from fgan.data import images as images_lib
 from fgan.data import sources
@@ -163,7 +164,7 @@ def train_classifier(data_config, out_dir=None, epochs: int = 4, batch_size: int
   model = CNN(train_ds.num_classes)
   images, labels = jnp.asarray(train_ds.arrays["images"]), jnp.asarray(train_ds.labels)
   key = jax.random.PRNGKey(seed)
-  params = model.init(key, jnp.zeros((1,) + train_ds.shape))
+  params = models.initialize(model, key, (1,) + train_ds.shape)
   batch_size = min(batch_size, len(images))
   steps_per_epoch = len(images) // batch_size
   opt = optax.adam(optax.cosine_decay_schedule(2e-3, epochs * steps_per_epoch))
@@ -224,7 +225,7 @@ def _read(folder: pathlib.Path, data_config, source: str) -> Classifier | None:
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
       raise ValueError("its parameters fail their SHA-256 check")
     classes = int(meta.get("num_classes", 10))
-    target = CNN(classes).init(jax.random.PRNGKey(0), jnp.zeros((1,) + tuple(meta["shape"])))
+    target = models.initialize(CNN(classes), jax.random.PRNGKey(0), (1,) + tuple(meta["shape"]))
     params = flax.serialization.from_bytes(target, blob)
   except (ValueError, KeyError, TypeError) as e:
     print(f"fgan: classifier in {folder} is damaged ({e}); not used.")

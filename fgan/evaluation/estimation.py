@@ -17,7 +17,6 @@ from typing import Callable
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -88,7 +87,7 @@ def estimate(div, critic: nn.Module, sample_p: Sampler, sample_q: Sampler,
   draw_p = sample_p if p_data is None else (lambda k, n, data: sample_p(data, k, n))
   data = () if p_data is None else (p_data,)
   example = jax.eval_shape(lambda k, d: draw_p(k, 1, *d), init_key, data)  # shape only
-  params = critic.init(init_key, jnp.zeros(example.shape, example.dtype))
+  params = models.initialize(critic, init_key, example.shape, example.dtype)
   opt = optax.adam(learning_rate, b1=b1)
   v = lambda params, x: critic.apply(params, x)[:, 0]
   objective = losses.CriticObjective(div, gradient_penalty=gradient_penalty,

@@ -19,6 +19,8 @@ import dataclasses
 from typing import Callable
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import ml_collections
 
 from fgan import errors
@@ -217,6 +219,25 @@ def build(model_config, data_shape, conv_impl: str = "subpixel"):
   return get(model_config.name).build(model_config, tuple(data_shape), conv_impl)
 
 
+def initialize(module: nn.Module, key: jax.Array, shape: tuple[int, ...],
+               dtype=jnp.float32) -> dict:
+  """``module``'s variables for a batch of ``shape``, made without running
+  the network (flax's lazy_init): the initialisers draw the numbers
+  ``module.init(key, jnp.zeros(shape, dtype))`` draws, bit for bit, and no
+  layer is evaluated on the placeholder input.
+
+  Args:
+    module: a flax module whose variables do not depend on its input's values.
+    key: the "params" key.
+    shape: the input batch's shape, e.g. (2, H, W, C).
+    dtype: the input's dtype.
+
+  Returns:
+    The variables ({"params": ..., and any other collection}).
+  """
+  return module.lazy_init(key, jax.ShapeDtypeStruct(tuple(shape), dtype))
+
+
 def with_axis(module: nn.Module, axis_name: str) -> nn.Module:
   """``module`` with batch norm's statistics averaged over the mapped axis
   ``axis_name`` too (pmap): the same parameters, another program; a module
@@ -233,4 +254,4 @@ def with_axis(module: nn.Module, axis_name: str) -> nn.Module:
 
 
 __all__ = ["CONV_IMPLS", "Family", "MLP", "build", "check", "check_data", "config", "get",
-           "names", "normalized", "per_example_critic", "register", "with_axis"]
+           "initialize", "names", "normalized", "per_example_critic", "register", "with_axis"]

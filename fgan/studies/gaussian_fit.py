@@ -186,7 +186,7 @@ def fit(div, sample_p, key, num_steps: int = 6000, batch_size: int = 4096,
     output_penalty = OUTPUT_PENALTY if all(map(np.isfinite, div.conjugate_domain)) else 0.0
   critic = models.MLP(hidden=tuple(hidden), out=1)
   k_init, k_train = jax.random.split(key)
-  d_params = critic.init(k_init, jnp.zeros((1, 1)))
+  d_params = models.initialize(critic, k_init, (1, 1))
   g_params = {"mu": jnp.asarray(init[0], jnp.float32),
               "log_sigma": jnp.log(jnp.asarray(init[1], jnp.float32))}
   d_opt = optax.adam(critic_lr, b1=0.5)
