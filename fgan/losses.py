@@ -385,6 +385,12 @@ class CriticObjective:
                config.gradient_penalty_kind, float(config.critic_output_penalty),
                float(config.gradient_penalty_anneal), float(config.critic_output_bound))
 
+  @property
+  def anneals(self) -> bool:
+    """Whether the gradient penalty's weight changes over the run (then the
+    loss reads ``progress``)."""
+    return bool(self.gradient_penalty) and self.gradient_penalty_anneal != 1.0
+
   def __call__(self, v_fn, real, fake, eps=None, progress=0.0):
     """The critic's loss on one real and one generated batch.
 
@@ -403,8 +409,8 @@ class CriticObjective:
       v_fn = lambda x, raw=v_fn: bounded_output(raw(x), self.output_bound)
     v_real, v_fake = (bounded_output(v, self.output_bound) for v in (raw_real, raw_fake))
     estimate = divergence_estimate(self.divergence, v_real, v_fake)
-    weight = (self.gradient_penalty if self.gradient_penalty_anneal == 1.0 else
-              annealed_weight(self.gradient_penalty, self.gradient_penalty_anneal, progress))
+    weight = (annealed_weight(self.gradient_penalty, self.gradient_penalty_anneal, progress)
+              if self.anneals else self.gradient_penalty)
     gp = (gradient_penalty(v_fn, real, fake, eps, weight=weight,
                            kind=self.gradient_penalty_kind, divergence=self.divergence)
           if self.gradient_penalty else jnp.zeros(()))

@@ -184,7 +184,9 @@ def make_train_step(config, generator, critic, dataset,
     # A Python loop, not lax.scan: XLA's CPU backend runs a scan around the
     # convolutions several times slower.
     carry = (state.d_params, state.d_opt_state, state.g_params)
-    progress = state.step / config.train.num_steps  # t / T, for an annealed penalty
+    # t / T, for an annealed penalty; a constant otherwise, so that the
+    # program does not depend on the run's length
+    progress = state.step / config.train.num_steps if objective.anneals else 0.0
     for i, k in enumerate(jax.random.split(k_critic, n_critic)):
       carry, c_metrics = critic_update(carry, k, data, progress, i)
     d_params, d_opt_state, _ = carry
