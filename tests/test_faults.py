@@ -31,7 +31,7 @@ from tests.conftest import final_state
 from tests.conftest import toy_config
 
 RING = ["--config=configs/ring8.py:js", "--config.model.hidden=(16,)",
-        "--config.eval.num_samples=500", "--config.eval.estimate_steps=5"]
+        "--config.eval.num_samples=500", "--config.eval.estimate_steps=0"]
 
 
 def _files(directory) -> dict:

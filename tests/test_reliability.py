@@ -133,7 +133,7 @@ def test_errors_come_before_compilation(tmp_path):
 @pytest.mark.slow
 def test_nonfinite_stop_keeps_the_good_checkpoint_and_skip_resumes_from_it(tmp_path):
   args = ["--config=configs/ring8.py:kl", "--config.train.num_steps=200",
-          "--config.eval.estimate_steps=10",
+          "--config.eval.estimate_steps=0",
           "--config.checkpoint.every_steps=100", "--config.train.log_every=100",
           "--config.model.hidden=(64, 64)", f"--workdir={tmp_path}"]
   ok = _cli(*args[:1], "--config.train.num_steps=100", *args[2:])
@@ -178,7 +178,7 @@ def test_skip_mode_counts_rejected_steps_and_keeps_parameters_finite(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
   args = ["--config=configs/ring8.py:js", "--config.train.num_steps=100000",
-          "--config.eval.estimate_steps=10",
+          "--config.eval.estimate_steps=0",
           "--config.checkpoint.every_steps=100000", "--config.train.log_every=10",
           f"--workdir={tmp_path}"]
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
@@ -223,7 +223,7 @@ def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
   args = ["--config=configs/ring8.py:js", "--config.train.num_steps=30",
-          "--config.eval.estimate_steps=10", "--config.model.hidden=(512, 512, 512)",
+          "--config.eval.estimate_steps=0", "--config.model.hidden=(512, 512, 512)",
           "--config.checkpoint.every_steps=2", "--config.checkpoint.keep=2",
           "--config.train.log_every=2", f"--workdir={tmp_path}"]
   env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -387,7 +387,7 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
   assert _snapshot(tmp_path) == before
   assert not list(tmp_path.parent.glob(tmp_path.name + ".old-*"))
   assert "already finished" in _cli("--config=configs/ring8.py:js",
-                                    "--config.eval.estimate_steps=10",
+                                    "--config.eval.estimate_steps=0",
                                     "--config.train.num_steps=20",
                                     "--config.model.hidden=(64, 64)",
                                     "--config.train.batch_size=64",
@@ -403,7 +403,7 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
 @pytest.mark.slow
 def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path):
   args = ["--config=configs/ring8.py:js", "--config.train.num_steps=100000",
-          "--config.eval.estimate_steps=10",
+          "--config.eval.estimate_steps=0",
           "--config.checkpoint.every_steps=50", f"--workdir={tmp_path}"]
   first = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -446,7 +446,7 @@ def test_disk_full_while_checkpointing_is_one_message_and_the_rerun_resumes(tmp_
 def test_ctrl_c_during_setup_stops_the_run(tmp_path):
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/js_mnist.py",
 
-                                                                                                                                       "--config.eval.estimate_steps=10",
+                                                                                                                                       "--config.eval.estimate_steps=0",
                            f"--workdir={tmp_path}"], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   time.sleep(3)  # importing, loading data or compiling: before the first step
@@ -468,7 +468,7 @@ def test_ctrl_c_during_setup_stops_the_run(tmp_path):
 ])
 def test_bad_input_is_one_message_without_traceback(tmp_path, args, message):
   out = _cli("--config=configs/ring8.py:js",
-             "--config.eval.estimate_steps=10", *args, f"--workdir={tmp_path / 'w'}")
+             "--config.eval.estimate_steps=0", *args, f"--workdir={tmp_path / 'w'}")
   assert out.returncode == 2 and message in out.stderr, out.stderr
   assert "Traceback" not in out.stderr
   assert not (tmp_path / "w").exists()

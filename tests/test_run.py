@@ -169,7 +169,7 @@ def test_fields_missing_from_a_saved_config_take_their_defaults(tmp_path):
 @pytest.mark.slow
 def test_cli_overrides_and_unknown_keys(tmp_path):
   args = ("--config=configs/ring8.py:js", "--config.train.num_steps=20",
-          "--config.eval.estimate_steps=10",
+          "--config.eval.estimate_steps=0",
           "--config.train.log_every=10", "--config.divergence=kl",
           "--config.model.hidden=(32, 16)", f"--workdir={tmp_path / 'w'}")
   out = _run_cli(*args)
@@ -180,11 +180,11 @@ def test_cli_overrides_and_unknown_keys(tmp_path):
   again = _run_cli(*args)  # the saved config (JSON lists) is the same config
   assert again.returncode == 0 and "already finished" in again.stdout, again.stderr
   bad = _run_cli("--config=configs/ring8.py:js",
-                 "--config.eval.estimate_steps=10", "--config.train.num_stepz=20",
+                 "--config.eval.estimate_steps=0", "--config.train.num_stepz=20",
                  f"--workdir={tmp_path / 'x'}")
   assert bad.returncode != 0 and "num_stepz" in bad.stderr
   bad = _run_cli("--config=configs/ring8.py:js",
-                 "--config.eval.estimate_steps=10", "--config.divergence=kll",
+                 "--config.eval.estimate_steps=0", "--config.divergence=kll",
                  f"--workdir={tmp_path / 'y'}")
   assert bad.returncode == 2 and "reverse_kl" in bad.stderr
 
@@ -207,7 +207,7 @@ def test_default_workdir_is_stable_and_tracks_overrides():
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
   args = ["--config=configs/ring8.py:js", "--config.train.num_steps=400",
-          "--config.eval.estimate_steps=10",
+          "--config.eval.estimate_steps=0",
           "--config.checkpoint.every_steps=50", "--config.train.log_every=50",
           "--config.eval.every_steps=200", "--config.model.hidden=(128, 128, 128)"]
   killed = tmp_path / "killed"
@@ -245,7 +245,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/ring8.py:js",
 
-                                                                                                                                       "--config.eval.estimate_steps=10",
+                                                                                                                                       "--config.eval.estimate_steps=0",
                            "--config.train.num_steps=100000", f"--workdir={tmp_path}"],
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120
