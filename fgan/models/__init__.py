@@ -43,7 +43,9 @@ class Family:
       network it extends, so that a run saved without it resumes.
     build: (model_config, data_shape, conv_impl) -> (generator, critic),
       flax modules: generator.apply(params, z (B, z_dim)) -> (B, ...) and
-      critic.apply(params, x (B, *data_shape)) -> (B, 1).
+      critic.apply(params, x (B, *data_shape)) -> (B, 1). Their variables
+      may not depend on the input's values (``initialize`` makes them from
+      its shape alone).
     check: (model_config) -> None; raises errors.ConfigError naming the
       field and the fix.
     check_data: (model_config, data_shape) -> None; raises
