@@ -47,7 +47,8 @@ def test_initialize_gives_init_on_zeros_bit_for_bit():
   """models.initialize (no layer evaluated) gives the variables module.init
   computes on a zero batch: parameters, batch norm statistics and spectral
   norm's power-iteration vectors, for a generator and a critic."""
-  model, shape = models.config("dcgan", width=4, critic_width=4, critic_norm="spectral"), (28, 28, 1)
+  model = models.config("dcgan", width=4, critic_width=4, critic_norm="spectral")
+  shape = (28, 28, 1)
   generator, critic = models.build(model, shape)
   for module, batch in ((generator, (2, model.z_dim)), (critic, (2,) + shape)):
     key = jax.random.PRNGKey(3)
