@@ -31,6 +31,9 @@ from fgan import errors
 from fgan import models
 from fgan import train
 
+AXIS = "batch"
+MODES = ("none", "pmap", "mesh")
+
 
 def simulated_devices_env(devices: int, **extra) -> dict:
   """The environment for a subprocess that sees ``devices`` simulated CPU
@@ -49,9 +52,6 @@ def simulated_devices_env(devices: int, **extra) -> dict:
   flags = os.environ.get("XLA_FLAGS", "")
   return dict(os.environ, JAX_PLATFORMS="cpu", **extra,
               XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count={devices}".strip())
-
-AXIS = "batch"
-MODES = ("none", "pmap", "mesh")
 
 
 def initialize_distributed(coordinator: str | None = None,

@@ -166,8 +166,10 @@ def test_one_step_equals_one_device_for_every_penalty_and_device_count(tmp_path)
   from tests import one_step_matrix
   runs = {1: ["none"], 2: ["pmap"], 8: ["pmap", "mesh"]}
   results = {}
-  for devices, modes in runs.items():  # in turn: the later ones find the networks'
-    env = parallel.simulated_devices_env(devices)  # initialisation compiled in the session's XLA cache
+  # In turn: the later processes find the networks' initialisation compiled
+  # in the session's XLA cache.
+  for devices, modes in runs.items():
+    env = parallel.simulated_devices_env(devices)
     proc = subprocess.run(
         [sys.executable, "-m", "tests.one_step_matrix", str(tmp_path / f"{devices}.npz"), *modes],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
