@@ -74,6 +74,11 @@ def signal_after_logging(monkeypatch, steps, signals=None):
   monkeypatch.setattr(writers.MetricWriter, "write", write_then_signal)
 
 
+# configs/ring8.py:js on the command line, without the held-out estimate
+# (tests/test_evaluation.py checks it)
+RING_JS = ["--config=configs/ring8.py:js", "--config.eval.estimate_steps=0"]
+
+
 def toy_config(steps=40, **overrides):
   """A small, fast toy run config (ring of 8, MLP 2x64)."""
   from configs import base

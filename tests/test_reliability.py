@@ -32,6 +32,7 @@ from tests.conftest import data_config
 from tests.conftest import fashion_fixture
 from tests.conftest import signal_after_logging
 from tests.conftest import toy_config
+from tests.conftest import RING_JS
 from tests.conftest import ROOT
 
 
@@ -177,8 +178,7 @@ def test_skip_mode_counts_rejected_steps_and_keeps_parameters_finite(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_exits_cleanly_and_resumes(tmp_path, sig):
-  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=100000",
-          "--config.eval.estimate_steps=0",
+  args = [*RING_JS, "--config.train.num_steps=100000",
           "--config.checkpoint.every_steps=100000", "--config.train.log_every=10",
           f"--workdir={tmp_path}"]
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
@@ -222,8 +222,7 @@ def test_signal_after_the_steps_sync_saves_fresh_state_next_step(tmp_path, monke
 def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Big MLPs make each checkpoint write long; the process is killed the moment
   # a checkpoint is seen being written (orbax's temporary folder).
-  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=30",
-          "--config.eval.estimate_steps=0", "--config.model.hidden=(512, 512, 512)",
+  args = [*RING_JS, "--config.train.num_steps=30", "--config.model.hidden=(512, 512, 512)",
           "--config.checkpoint.every_steps=2", "--config.checkpoint.keep=2",
           "--config.train.log_every=2", f"--workdir={tmp_path}"]
   env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -249,9 +248,7 @@ def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
   # Equal to an uninterrupted run.
   straight = tmp_path.parent / (tmp_path.name + "_straight")
   assert _cli(*args[:-1], f"--workdir={straight}").returncode == 0
-  a = [{k: v for k, v in r.items() if k != "steps_per_second"} for r in writers.read_metrics(tmp_path)]
-  b = [{k: v for k, v in r.items() if k != "steps_per_second"} for r in writers.read_metrics(straight)]
-  assert a == b
+  assert comparable(writers.read_metrics(tmp_path)) == comparable(writers.read_metrics(straight))
 
 
 def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
@@ -268,8 +265,8 @@ def test_truncated_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
   assert writers.read_metrics(tmp_path)[-1]["step"] == 60
   # Resuming from 30 reproduces the uninterrupted run.
   loop.run(toy_config(steps=60), tmp_path.parent / "straight60", progress=False)
-  strip = lambda rs: [{k: v for k, v in r.items() if k != "steps_per_second"} for r in rs]
-  assert strip(writers.read_metrics(tmp_path)) == strip(writers.read_metrics(tmp_path.parent / "straight60"))
+  assert comparable(writers.read_metrics(tmp_path)) == comparable(
+      writers.read_metrics(tmp_path.parent / "straight60"))
 
 
 def test_unwritable_workdir_is_an_error_at_start(tmp_path):
@@ -386,9 +383,7 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
     loop.run(c, tmp_path, overwrite=True, progress=False)
   assert _snapshot(tmp_path) == before
   assert not list(tmp_path.parent.glob(tmp_path.name + ".old-*"))
-  assert "already finished" in _cli("--config=configs/ring8.py:js",
-                                    "--config.eval.estimate_steps=0",
-                                    "--config.train.num_steps=20",
+  assert "already finished" in _cli(*RING_JS, "--config.train.num_steps=20",
                                     "--config.model.hidden=(64, 64)",
                                     "--config.train.batch_size=64",
                                     "--config.train.log_every=10",
@@ -402,9 +397,8 @@ def test_overwrite_with_a_config_that_fails_late_leaves_the_previous_run(tmp_pat
 
 @pytest.mark.slow
 def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path):
-  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=100000",
-          "--config.eval.estimate_steps=0",
-          "--config.checkpoint.every_steps=50", f"--workdir={tmp_path}"]
+  rest = ["--config.checkpoint.every_steps=50", f"--workdir={tmp_path}"]
+  args = [*RING_JS, "--config.train.num_steps=100000", *rest]
   first = subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
@@ -418,7 +412,7 @@ def test_a_second_process_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path
   finally:
     first.kill()
     first.wait()
-  resumed = _cli(*args[:1], "--config.train.num_steps=60", *args[2:])
+  resumed = _cli(*RING_JS, "--config.train.num_steps=60", *rest)
   assert resumed.returncode == 0, resumed.stderr
   assert "resuming from checkpoint" in resumed.stdout
 
@@ -445,8 +439,7 @@ def test_disk_full_while_checkpointing_is_one_message_and_the_rerun_resumes(tmp_
 
 def test_ctrl_c_during_setup_stops_the_run(tmp_path):
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/js_mnist.py",
-
-                                                                                                                                       "--config.eval.estimate_steps=0",
+                           "--config.eval.estimate_steps=0",
                            f"--workdir={tmp_path}"], cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   time.sleep(3)  # importing, loading data or compiling: before the first step
@@ -467,8 +460,7 @@ def test_ctrl_c_during_setup_stops_the_run(tmp_path):
      "apt-get install dataset-fashion-mnist"),
 ])
 def test_bad_input_is_one_message_without_traceback(tmp_path, args, message):
-  out = _cli("--config=configs/ring8.py:js",
-             "--config.eval.estimate_steps=0", *args, f"--workdir={tmp_path / 'w'}")
+  out = _cli(*RING_JS, *args, f"--workdir={tmp_path / 'w'}")
   assert out.returncode == 2 and message in out.stderr, out.stderr
   assert "Traceback" not in out.stderr
   assert not (tmp_path / "w").exists()

@@ -19,6 +19,7 @@ from fgan.rundir import writers
 from tests.conftest import comparable
 from tests.conftest import final_state
 from tests.conftest import toy_config
+from tests.conftest import RING_JS
 from tests.conftest import ROOT
 
 
@@ -168,10 +169,8 @@ def test_fields_missing_from_a_saved_config_take_their_defaults(tmp_path):
 
 @pytest.mark.slow
 def test_cli_overrides_and_unknown_keys(tmp_path):
-  args = ("--config=configs/ring8.py:js", "--config.train.num_steps=20",
-          "--config.eval.estimate_steps=0",
-          "--config.train.log_every=10", "--config.divergence=kl",
-          "--config.model.hidden=(32, 16)", f"--workdir={tmp_path / 'w'}")
+  args = (*RING_JS, "--config.train.num_steps=20", "--config.train.log_every=10",
+          "--config.divergence=kl", "--config.model.hidden=(32, 16)", f"--workdir={tmp_path / 'w'}")
   out = _run_cli(*args)
   assert out.returncode == 0, out.stderr
   cfg = json.loads((tmp_path / "w" / "config.json").read_text())
@@ -179,12 +178,10 @@ def test_cli_overrides_and_unknown_keys(tmp_path):
   assert cfg["model"]["hidden"] == [32, 16]
   again = _run_cli(*args)  # the saved config (JSON lists) is the same config
   assert again.returncode == 0 and "already finished" in again.stdout, again.stderr
-  bad = _run_cli("--config=configs/ring8.py:js",
-                 "--config.eval.estimate_steps=0", "--config.train.num_stepz=20",
+  bad = _run_cli(*RING_JS, "--config.train.num_stepz=20",
                  f"--workdir={tmp_path / 'x'}")
   assert bad.returncode != 0 and "num_stepz" in bad.stderr
-  bad = _run_cli("--config=configs/ring8.py:js",
-                 "--config.eval.estimate_steps=0", "--config.divergence=kll",
+  bad = _run_cli(*RING_JS, "--config.divergence=kll",
                  f"--workdir={tmp_path / 'y'}")
   assert bad.returncode == 2 and "reverse_kl" in bad.stderr
 
@@ -206,10 +203,9 @@ def test_default_workdir_is_stable_and_tracks_overrides():
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
-  args = ["--config=configs/ring8.py:js", "--config.train.num_steps=400",
-          "--config.eval.estimate_steps=0",
-          "--config.checkpoint.every_steps=50", "--config.train.log_every=50",
-          "--config.eval.every_steps=200", "--config.model.hidden=(128, 128, 128)"]
+  args = [*RING_JS, "--config.train.num_steps=400", "--config.checkpoint.every_steps=50",
+          "--config.train.log_every=50", "--config.eval.every_steps=200",
+          "--config.model.hidden=(128, 128, 128)"]
   killed = tmp_path / "killed"
   proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *args,
                            f"--workdir={killed}"], cwd=ROOT,
@@ -243,9 +239,7 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-  proc = subprocess.Popen([sys.executable, "-m", "experiments.run", "--config=configs/ring8.py:js",
-
-                                                                                                                                       "--config.eval.estimate_steps=0",
+  proc = subprocess.Popen([sys.executable, "-m", "experiments.run", *RING_JS,
                            "--config.train.num_steps=100000", f"--workdir={tmp_path}"],
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120
